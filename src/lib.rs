@@ -1,0 +1,16 @@
+//! Portcullis: a thread-per-core API gateway that authenticates API consumers with JSON Web Tokens
+//! before proxying their requests upstream.
+//!
+//! - [`config`]: the node config file (`config/config.yaml`): listeners, workers, admin keys, limits.
+//! - [`model`]: APISIX-shaped objects (routes, services, upstreams, consumers) and their validation.
+//! - [`snapshot`]: the compiled, immutable view the data plane reads (router, upstreams).
+//! - [`http`]: the HTTP/1.1 codec: head parsing, body framing, smuggling defences.
+//! - [`proxy`]: the per-connection loop, upstream pool, balancer and forwarding headers.
+//! - [`runtime`]: worker threads, listeners, driver selection, signals and graceful shutdown.
+
+pub mod config;
+pub mod http;
+pub mod model;
+pub mod proxy;
+pub mod runtime;
+pub mod snapshot;
