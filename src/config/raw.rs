@@ -1,0 +1,378 @@
+//! `Raw*`: the serde mirror of `config.yaml`.
+//!
+//! Every field is a [`Field`], which keeps a value that failed to deserialize as an error message
+//! instead of failing the whole file, and every section keeps the keys it does not know in
+//! `unknown`; validation then reports all of them together, each with its path. (That is why these
+//! structs catch unknown fields instead of using `deny_unknown_fields`, which stops at the first.)
+//! A `null` value, as in a section whose settings are all commented out, counts as not set.
+//!
+//! Nothing here echoes a secret: Admin API keys go through [`Secret`] and [`RawAdminKeys`], whose
+//! errors never quote the value, and no type here implements `Debug`, so a raw file (keys, or a key
+//! under a misspelled name in `unknown`) cannot end up in a log.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, Deserializer, Error as _};
+use serde::Deserialize;
+use serde_norway::{Mapping, Value};
+
+use super::{AdminRole, IoDriver};
+
+/// One setting: not set (absent or `null`), set, or set to something that did not deserialize.
+#[derive(Default)]
+pub(super) enum Field<T> {
+    #[default]
+    Missing,
+    Present(T),
+    Invalid(String),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if value.is_null() {
+            return Ok(Field::Missing);
+        }
+        Ok(match T::deserialize(value) {
+            Ok(v) => Field::Present(v),
+            Err(e) => Field::Invalid(e.to_string()),
+        })
+    }
+}
+
+/// The whole file.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of settings")]
+pub(super) struct RawNodeConfig {
+    /// Proxy listen addresses. Defaults to `["0.0.0.0:9080"]`.
+    pub node_listen: Field<Listens>,
+    /// TLS proxy listen addresses. Defaults to `["0.0.0.0:9443"]`.
+    pub ssl_listen: Field<Listens>,
+    /// Worker threads; `0` = one per core. Defaults to `0`.
+    pub workers: Field<usize>,
+    /// Pin worker `i` to core `i % cores`. Defaults to `false`.
+    pub cpu_pinning: Field<bool>,
+    /// `auto`, `io_uring` or `epoll`. Defaults to `auto`.
+    pub io_driver: Field<IoDriver>,
+    /// State directory, relative to the config file's directory. Defaults to `data`.
+    pub data_dir: Field<String>,
+    /// Declarative file, relative to the config file's directory. Defaults to none.
+    pub standalone: Field<String>,
+    /// CIDRs whose `X-Forwarded-*` headers are trusted. Defaults to `[]`.
+    pub trusted_addresses: Field<Vec<Field<String>>>,
+    /// The exact `Server` header value. Defaults to `Portcullis/<version>`.
+    pub server_header: Field<String>,
+    /// `error` … `trace`. Defaults to `info`.
+    pub log_level: Field<String>,
+    /// Client-side timeouts. Defaults to every timeout's own default.
+    pub timeouts: Field<RawTimeouts>,
+    /// Size and connection limits. Defaults to every limit's own default.
+    pub limits: Field<RawLimits>,
+    /// APISIX's deployment section: role and Admin API. Defaults to a traditional deployment.
+    pub deployment: Field<RawDeployment>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+impl RawNodeConfig {
+    pub const FIELDS: &'static [&'static str] = &[
+        "node_listen",
+        "ssl_listen",
+        "workers",
+        "cpu_pinning",
+        "io_driver",
+        "data_dir",
+        "standalone",
+        "trusted_addresses",
+        "server_header",
+        "log_level",
+        "timeouts",
+        "limits",
+        "deployment",
+    ];
+
+    /// Parses the file's text. Only a YAML syntax error or a top level that is not a mapping fails
+    /// here; everything else is left for validation to report.
+    pub fn from_yaml(text: &str) -> Result<RawNodeConfig, String> {
+        let mut value: Value =
+            serde_norway::from_str(text).map_err(|e| format!("invalid YAML: {e}"))?;
+        value
+            .apply_merge()
+            .map_err(|e| format!("invalid YAML merge key (`<<`): {e}"))?;
+        if value.is_null() {
+            return Ok(RawNodeConfig::default());
+        }
+        stringify_keys(&mut value);
+        RawNodeConfig::deserialize(value).map_err(|e| format!("config file: {e}"))
+    }
+}
+
+/// Turns every mapping key into a string (`1` → `"1"`), so that a key that is not a string is
+/// reported as an unknown field with its path rather than failing the whole file.
+fn stringify_keys(value: &mut Value) {
+    match value {
+        Value::Mapping(map) => {
+            if map.keys().any(|k| !k.is_string()) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (Value::String(key_name(&k)), v))
+                    .collect();
+            }
+            map.values_mut().for_each(stringify_keys);
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(stringify_keys),
+        Value::Tagged(tagged) => stringify_keys(&mut tagged.value),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+    }
+}
+
+/// A mapping key as it appears in a field path.
+fn key_name(key: &Value) -> String {
+    match key {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "~".to_owned(),
+        Value::Sequence(_) | Value::Mapping(_) | Value::Tagged(_) => {
+            "(a non-scalar key)".to_owned()
+        }
+    }
+}
+
+/// The `timeouts` section, in seconds.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of timeouts in seconds")]
+pub(super) struct RawTimeouts {
+    /// Defaults to `60`.
+    pub client_header_secs: Field<Seconds>,
+    /// Defaults to `60`.
+    pub client_body_secs: Field<Seconds>,
+    /// Defaults to `60`.
+    pub keepalive_secs: Field<Seconds>,
+    /// Defaults to `60`.
+    pub send_secs: Field<Seconds>,
+    /// Defaults to `30`.
+    pub graceful_shutdown_secs: Field<Seconds>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+impl RawTimeouts {
+    pub const FIELDS: &'static [&'static str] = &[
+        "client_header_secs",
+        "client_body_secs",
+        "keepalive_secs",
+        "send_secs",
+        "graceful_shutdown_secs",
+    ];
+}
+
+/// The `limits` section.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of limits")]
+pub(super) struct RawLimits {
+    /// Defaults to `32768`.
+    pub max_header_bytes: Field<usize>,
+    /// Defaults to `100`.
+    pub max_headers: Field<usize>,
+    /// Defaults to `104857600`; `0` = unlimited.
+    pub max_body_bytes: Field<u64>,
+    /// Defaults to `0` (unlimited).
+    pub max_connections_per_worker: Field<usize>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+impl RawLimits {
+    pub const FIELDS: &'static [&'static str] = &[
+        "max_header_bytes",
+        "max_headers",
+        "max_body_bytes",
+        "max_connections_per_worker",
+    ];
+}
+
+/// The `deployment` section, as in APISIX.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping with `role` and `admin`")]
+pub(super) struct RawDeployment {
+    /// Only `traditional`. Defaults to `traditional`.
+    pub role: Field<String>,
+    /// The Admin API. Defaults to every admin setting's own default.
+    pub admin: Field<RawAdmin>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+impl RawDeployment {
+    pub const FIELDS: &'static [&'static str] = &["role", "admin"];
+}
+
+/// The `deployment.admin` section, as in APISIX.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of Admin API settings")]
+pub(super) struct RawAdmin {
+    /// Defaults to `true`.
+    pub enable_admin: Field<bool>,
+    /// `ip:port` or `{ip, port}`. Defaults to `127.0.0.1:9180`.
+    pub admin_listen: Field<Listen>,
+    /// Defaults to none (a key is generated into `data_dir`).
+    pub admin_key: Field<RawAdminKeys>,
+    /// Defaults to `["127.0.0.0/8", "::1/128"]`; `[]` allows every client.
+    pub allow_admin: Field<Vec<Field<String>>>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+impl RawAdmin {
+    pub const FIELDS: &'static [&'static str] =
+        &["enable_admin", "admin_listen", "admin_key", "allow_admin"];
+}
+
+/// The `admin_key` list. Deserialized by hand so that a key written in the wrong place (say
+/// `admin_key: <key>`) is reported without quoting it.
+pub(super) struct RawAdminKeys(pub Vec<Field<RawAdminKey>>);
+
+impl<'de> Deserialize<'de> for RawAdminKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Value::Sequence(items) = Value::deserialize(deserializer)? else {
+            return Err(D::Error::custom(
+                "expected a list of `{name, key, role}` entries",
+            ));
+        };
+        Ok(RawAdminKeys(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Mapping(_) => match RawAdminKey::deserialize(item) {
+                        Ok(key) => Field::Present(key),
+                        Err(e) => Field::Invalid(e.to_string()),
+                    },
+                    _ => Field::Invalid("expected a `{name, key, role}` entry".to_owned()),
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// One `admin_key` entry.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a `{name, key, role}` entry")]
+pub(super) struct RawAdminKey {
+    /// Required: no default.
+    pub name: Field<String>,
+    /// Required: no default.
+    pub key: Field<Secret>,
+    /// `admin` or `viewer`. Defaults to `admin`.
+    pub role: Field<AdminRole>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+impl RawAdminKey {
+    pub const FIELDS: &'static [&'static str] = &["name", "key", "role"];
+}
+
+/// A secret string whose deserialization errors never show it.
+pub(super) struct Secret(pub String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(s) => Ok(Secret(s)),
+            _ => Err(D::Error::custom(
+                "expected a string (put the key in quotes)",
+            )),
+        }
+    }
+}
+
+/// A number of seconds: an integer or a fraction.
+#[derive(Clone, Copy)]
+pub(super) struct Seconds(pub f64);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl de::Visitor<'_> for Visitor {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number of seconds, like `60` or `0.5`")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Seconds, E> {
+                Ok(Seconds(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Seconds, E> {
+                Ok(Seconds(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Seconds, E> {
+                Ok(Seconds(v as f64))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// `node_listen` / `ssl_listen`: one address or a list of them.
+pub(super) enum Listens {
+    One(Field<Listen>),
+    Many(Vec<Field<Listen>>),
+}
+
+impl<'de> Deserialize<'de> for Listens {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let field = |v| Field::deserialize(v).expect("Field<Listen> keeps every error");
+        Ok(match value {
+            Value::Sequence(items) => Listens::Many(items.into_iter().map(field).collect()),
+            one => Listens::One(field(one)),
+        })
+    }
+}
+
+/// One listen address in any of APISIX's forms.
+pub(super) enum Listen {
+    /// `9080`: every IPv4 interface.
+    Port(u64),
+    /// `"ip:port"`, IPv6 as `"[::]:9080"`.
+    Addr(String),
+    /// `{ip: ..., port: ...}`; `ip` defaults to `0.0.0.0`.
+    Object(RawListenObject),
+}
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        match value {
+            Value::Number(n) => n
+                .as_u64()
+                .map(Listen::Port)
+                .ok_or_else(|| D::Error::custom(format_args!("port must be 0 to 65535, not {n}"))),
+            Value::String(s) => Ok(Listen::Addr(s)),
+            Value::Mapping(_) => RawListenObject::deserialize(value)
+                .map(Listen::Object)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "expected `ip:port`, a port number or `{ip, port}`",
+            )),
+        }
+    }
+}
+
+/// APISIX's `{ip, port}` listen object.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "an `{ip, port}` mapping")]
+pub(super) struct RawListenObject {
+    /// Defaults to `0.0.0.0`.
+    pub ip: Field<String>,
+    /// Required: no default.
+    pub port: Field<u16>,
+    /// APISIX's HTTP/2 switch; only `false` is accepted. Defaults to `false`.
+    pub enable_http2: Field<bool>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+impl RawListenObject {
+    pub const FIELDS: &'static [&'static str] = &["ip", "port", "enable_http2"];
+}
