@@ -8,10 +8,13 @@
 //! - `validate`: `RawNodeConfig` → [`NodeConfig`], collecting every problem as `field.path: message`.
 //! - `compat`: what to tell APISIX users who paste `apisix:`, `nginx_config:` or etcd settings.
 //! - [`Cidr`]: the address ranges of `trusted_addresses` and `deployment.admin.allow_admin`.
+//! - [`NodeConfig::ensure_admin_key`]: loads or generates `<data_dir>/admin_key` when the file
+//!   names no Admin API key.
 //!
 //! The file is APISIX-shaped where APISIX users will look for a setting (`node_listen`,
 //! `deployment.admin.*`), and flat elsewhere.
 
+mod admin_key;
 mod cidr;
 mod compat;
 mod raw;
@@ -28,6 +31,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use admin_key::ADMIN_KEY_FILE;
 pub use cidr::Cidr;
 
 /// The proxy listen address used when `node_listen` is not set.
@@ -41,6 +45,8 @@ pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr
 pub const DEFAULT_DATA_DIR: &str = "data";
 /// The `Server` header value used when `server_header` is not set.
 pub const DEFAULT_SERVER_HEADER: &str = concat!("Portcullis/", env!("CARGO_PKG_VERSION"));
+/// The name given to an Admin API key loaded from or generated into `<data_dir>/admin_key`.
+pub const GENERATED_KEY_NAME: &str = "generated";
 
 /// The validated node configuration.
 #[derive(Debug, Clone)]
@@ -166,7 +172,7 @@ pub struct AdminConfig {
     /// `admin_listen`: the Admin API address. Defaults to `127.0.0.1:9180`.
     pub listen: SocketAddr,
     /// `admin_key`: the keys accepted in the `X-API-KEY` header. When empty and the Admin API is
-    /// enabled, a key is loaded from or generated into `<data_dir>/admin_key`.
+    /// enabled, [`NodeConfig::ensure_admin_key`] fills it from `<data_dir>/admin_key`.
     /// Defaults to none.
     pub keys: Vec<AdminKey>,
     /// `allow_admin`: the client ranges allowed to reach the Admin API; an empty list allows
