@@ -10,6 +10,8 @@ use super::raw::{
 };
 use super::*;
 
+const SHIPPED: &str = include_str!("../../config/config.yaml");
+
 /// A fresh directory under the system temp dir, removed on drop.
 pub(super) struct TempDir(PathBuf);
 
@@ -106,6 +108,48 @@ fn empty_files_give_the_defaults() {
     ] {
         assert_defaults(&parse(yaml), Path::new("/etc/portcullis"));
     }
+}
+
+#[test]
+fn the_shipped_file_gives_the_defaults() {
+    assert_defaults(&parse(SHIPPED), Path::new("/etc/portcullis"));
+}
+
+/// Uncommenting every `#setting` line of the shipped file must give a valid file whose values are
+/// the documented defaults, except for the lines the file calls examples.
+#[test]
+fn the_shipped_files_commented_settings_are_valid_and_match_the_defaults() {
+    let uncommented: String = SHIPPED
+        .lines()
+        .map(|line| {
+            let body = line.trim_start();
+            let indent = &line[..line.len() - body.len()];
+            match body.strip_prefix('#') {
+                Some(setting) if !setting.is_empty() && !setting.starts_with([' ', '#']) => {
+                    format!("{indent}{setting}\n")
+                }
+                _ => format!("{line}\n"),
+            }
+        })
+        .collect();
+    assert!(uncommented.contains("\nworkers: 0\n"), "{uncommented}");
+    let mut c = parse(&uncommented);
+    assert_eq!(
+        c.standalone,
+        Some(PathBuf::from("/etc/portcullis/apisix.yaml"))
+    );
+    assert_eq!(c.trusted_addresses.len(), 2);
+    assert_eq!(c.server_header, "Portcullis");
+    let [key] = &c.admin.keys[..] else {
+        panic!("one example key expected: {:?}", c.admin.keys)
+    };
+    assert_eq!((key.name.as_str(), key.role), ("admin", AdminRole::Admin));
+    assert_eq!(key.key, "edd1c9f034335f136f87ad84b625c8f1");
+    c.standalone = None;
+    c.trusted_addresses.clear();
+    c.server_header = DEFAULT_SERVER_HEADER.to_owned();
+    c.admin.keys.clear();
+    assert_defaults(&c, Path::new("/etc/portcullis"));
 }
 
 #[test]
