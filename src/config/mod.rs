@@ -6,6 +6,7 @@
 //! - `raw`: the serde mirror of the file. Every field is read on its own, so one bad value does not
 //!   hide the next; unknown keys are kept and reported with their full path.
 //! - `validate`: `RawNodeConfig` → [`NodeConfig`], collecting every problem as `field.path: message`.
+//! - `listen`: listen addresses in APISIX's forms (`"ip:port"`, a port, `{ip, port}`).
 //! - `compat`: what to tell APISIX users who paste `apisix:`, `nginx_config:` or etcd settings.
 //! - [`Cidr`]: the address ranges of `trusted_addresses` and `deployment.admin.allow_admin`.
 //! - [`NodeConfig::ensure_admin_key`]: loads or generates `<data_dir>/admin_key` when the file
@@ -17,6 +18,7 @@
 mod admin_key;
 mod cidr;
 mod compat;
+mod listen;
 mod raw;
 mod validate;
 

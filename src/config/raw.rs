@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeOwned, Deserializer, Error as _};
 use serde::Deserialize;
 use serde_norway::{Mapping, Value};
 
+use super::listen::{Listen, Listens};
 use super::{AdminRole, IoDriver};
 
 /// One setting: not set (absent or `null`), set, or set to something that did not deserialize.
@@ -311,68 +312,4 @@ impl<'de> Deserialize<'de> for Seconds {
         }
         deserializer.deserialize_any(Visitor)
     }
-}
-
-/// `node_listen` / `ssl_listen`: one address or a list of them.
-pub(super) enum Listens {
-    One(Field<Listen>),
-    Many(Vec<Field<Listen>>),
-}
-
-impl<'de> Deserialize<'de> for Listens {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let field = |v| Field::deserialize(v).expect("Field<Listen> keeps every error");
-        Ok(match value {
-            Value::Sequence(items) => Listens::Many(items.into_iter().map(field).collect()),
-            one => Listens::One(field(one)),
-        })
-    }
-}
-
-/// One listen address in any of APISIX's forms.
-pub(super) enum Listen {
-    /// `9080`: every IPv4 interface.
-    Port(u64),
-    /// `"ip:port"`, IPv6 as `"[::]:9080"`.
-    Addr(String),
-    /// `{ip: ..., port: ...}`; `ip` defaults to `0.0.0.0`.
-    Object(RawListenObject),
-}
-
-impl<'de> Deserialize<'de> for Listen {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        match value {
-            Value::Number(n) => n
-                .as_u64()
-                .map(Listen::Port)
-                .ok_or_else(|| D::Error::custom(format_args!("port must be 0 to 65535, not {n}"))),
-            Value::String(s) => Ok(Listen::Addr(s)),
-            Value::Mapping(_) => RawListenObject::deserialize(value)
-                .map(Listen::Object)
-                .map_err(D::Error::custom),
-            _ => Err(D::Error::custom(
-                "expected `ip:port`, a port number or `{ip, port}`",
-            )),
-        }
-    }
-}
-
-/// APISIX's `{ip, port}` listen object.
-#[derive(Default, Deserialize)]
-#[serde(default, expecting = "an `{ip, port}` mapping")]
-pub(super) struct RawListenObject {
-    /// Defaults to `0.0.0.0`.
-    pub ip: Field<String>,
-    /// Required: no default.
-    pub port: Field<u16>,
-    /// APISIX's HTTP/2 switch; only `false` is accepted. Defaults to `false`.
-    pub enable_http2: Field<bool>,
-    #[serde(flatten)]
-    pub unknown: Mapping,
-}
-
-impl RawListenObject {
-    pub const FIELDS: &'static [&'static str] = &["ip", "port", "enable_http2"];
 }

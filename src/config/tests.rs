@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::raw::{
-    RawAdmin, RawAdminKey, RawDeployment, RawLimits, RawListenObject, RawNodeConfig, RawTimeouts,
-};
+use super::listen::RawListenObject;
+use super::raw::{RawAdmin, RawAdminKey, RawDeployment, RawLimits, RawNodeConfig, RawTimeouts};
 use super::*;
 
 const SHIPPED: &str = include_str!("../../config/config.yaml");

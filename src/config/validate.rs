@@ -6,15 +6,15 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_norway::Mapping;
 
+use super::listen::{duplicate_listeners, listen, listens};
 use super::raw::{
-    Field, Listen, Listens, RawAdmin, RawAdminKey, RawDeployment, RawLimits, RawListenObject,
-    RawNodeConfig, RawTimeouts, Seconds, Secret,
+    Field, RawAdmin, RawAdminKey, RawDeployment, RawLimits, RawNodeConfig, RawTimeouts, Seconds,
+    Secret,
 };
 use super::{
     compat, default_admin_allow, AdminConfig, AdminKey, AdminRole, Cidr, ConfigError, IoDriver,
@@ -153,16 +153,16 @@ fn resolve_workers(workers: usize) -> usize {
 
 /// The problems found so far, each `path: message`.
 #[derive(Default)]
-struct Problems(Vec<String>);
+pub(super) struct Problems(Vec<String>);
 
 impl Problems {
-    fn push(&mut self, path: &str, message: impl Display) {
+    pub(super) fn push(&mut self, path: &str, message: impl Display) {
         self.0.push(format!("{path}: {message}"));
     }
 
     /// The checked value of `field`, `default` if it is not set, or `None` (recorded) if it did
     /// not deserialize or `check` rejects it.
-    fn check<T, U>(
+    pub(super) fn check<T, U>(
         &mut self,
         path: &str,
         field: Field<T>,
@@ -180,7 +180,7 @@ impl Problems {
     }
 
     /// Like [`Problems::check`] for a setting without a default: not set is the problem `missing`.
-    fn required<T, U>(
+    pub(super) fn required<T, U>(
         &mut self,
         path: &str,
         field: Field<T>,
@@ -196,12 +196,12 @@ impl Problems {
     }
 
     /// A section or object: its raw settings (all unset if it is missing), or `None` (recorded).
-    fn section<T: Default>(&mut self, path: &str, field: Field<T>) -> Option<T> {
+    pub(super) fn section<T: Default>(&mut self, path: &str, field: Field<T>) -> Option<T> {
         self.check(path, field, T::default(), Ok)
     }
 
     /// Records each key of `unknown` (found under `prefix`) with the most helpful message.
-    fn unknown(&mut self, prefix: &str, unknown: &Mapping, expected: &[&str]) {
+    pub(super) fn unknown(&mut self, prefix: &str, unknown: &Mapping, expected: &[&str]) {
         for (key, value) in unknown {
             // Keys are strings: `RawNodeConfig::from_yaml` made them so.
             let key = key.as_str().unwrap_or("(a non-string key)");
@@ -243,79 +243,6 @@ fn server_header(value: String) -> Result<String, String> {
         return Err("must not start or end with whitespace".to_owned());
     }
     Ok(value)
-}
-
-/// `node_listen` / `ssl_listen` in any of their forms; a list's items are checked one by one.
-fn listens(
-    p: &mut Problems,
-    path: &str,
-    field: Field<Listens>,
-    default: SocketAddr,
-) -> Option<Vec<SocketAddr>> {
-    let items = match field {
-        Field::Missing => return Some(vec![default]),
-        Field::Invalid(e) => {
-            p.push(path, e);
-            return None;
-        }
-        Field::Present(Listens::One(one)) => return listen(p, path, one).map(|a| vec![a]),
-        Field::Present(Listens::Many(items)) => items,
-    };
-    let count = items.len();
-    let addrs: Vec<SocketAddr> = items
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, item)| listen(p, &format!("{path}[{i}]"), item))
-        .collect();
-    (addrs.len() == count).then_some(addrs)
-}
-
-/// One listen address; the `{ip, port}` form's `ip` defaults to every IPv4 interface, as in
-/// APISIX. A missing value (`null`) is an error here: a listen address has no default.
-fn listen(p: &mut Problems, path: &str, field: Field<Listen>) -> Option<SocketAddr> {
-    let missing = "expected `ip:port`, a port number or `{ip, port}`, not null";
-    match p.required(path, field, missing, Ok)? {
-        Listen::Port(port) => match u16::try_from(port) {
-            Ok(port) => Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)),
-            Err(_) => {
-                p.push(path, format_args!("port must be 0 to 65535, not {port}"));
-                None
-            }
-        },
-        Listen::Addr(s) => match s.parse() {
-            Ok(addr) => Some(addr),
-            Err(_) => {
-                let hint = "IPv6 as `[::]:9080`; no host names";
-                p.push(path, format_args!("`{s}` is not `ip:port` ({hint})"));
-                None
-            }
-        },
-        Listen::Object(o) => listen_object(p, path, o),
-    }
-}
-
-fn listen_object(p: &mut Problems, path: &str, o: RawListenObject) -> Option<SocketAddr> {
-    p.unknown(path, &o.unknown, RawListenObject::FIELDS);
-    let ip = p.check(
-        &format!("{path}.ip"),
-        o.ip,
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        |s| {
-            let bare = s.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
-            bare.unwrap_or(&s)
-                .parse()
-                .map_err(|_| format!("`{s}` is not an IP address"))
-        },
-    );
-    let port = p.required(&format!("{path}.port"), o.port, "required", Ok);
-    p.check(&format!("{path}.enable_http2"), o.enable_http2, (), |on| {
-        if on {
-            Err("HTTP/2 is not supported; remove this setting or set it to false".to_owned())
-        } else {
-            Ok(())
-        }
-    })?;
-    Some(SocketAddr::new(ip?, port?))
 }
 
 /// A list of CIDRs, checked one by one.
@@ -536,35 +463,4 @@ fn admin_keys(p: &mut Problems, items: Vec<Field<RawAdminKey>>) -> Option<Vec<Ad
         }
     }
     (keys.len() == count).then_some(keys)
-}
-
-/// Every proxy and Admin API address must be distinct (port 0, "any free port", excepted).
-fn duplicate_listeners(
-    p: &mut Problems,
-    node: &[SocketAddr],
-    ssl: &[SocketAddr],
-    admin: &AdminConfig,
-) {
-    let indexed = |name: &str, list: &[SocketAddr]| {
-        list.iter()
-            .enumerate()
-            .map(|(i, a)| (format!("{name}[{i}]"), *a))
-            .collect::<Vec<_>>()
-    };
-    let mut all = indexed("node_listen", node);
-    all.extend(indexed("ssl_listen", ssl));
-    if admin.enabled {
-        all.push(("deployment.admin.admin_listen".to_owned(), admin.listen));
-    }
-    let mut seen: HashMap<SocketAddr, String> = HashMap::new();
-    for (path, addr) in all {
-        if addr.port() == 0 {
-            continue;
-        }
-        if let Some(first) = seen.get(&addr) {
-            p.push(&path, format_args!("`{addr}` is already used by {first}"));
-        } else {
-            seen.insert(addr, path);
-        }
-    }
 }
