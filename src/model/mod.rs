@@ -11,6 +11,7 @@
 //!   `from_json` constructor.
 //! - [`UriPattern`], [`HostPattern`]: what a route matches on, ready for the router.
 //! - [`PluginCheck`]: how an object asks the plugin registry about its `plugins` map.
+//! - [`standalone`]: the declarative `apisix.yaml` file, with cross-object checks.
 //! - `check`: the small checker that collects errors with their paths.
 
 mod check;
@@ -20,6 +21,7 @@ mod node;
 mod pattern;
 mod route;
 mod service;
+pub mod standalone;
 mod upstream;
 
 use serde_json::Value;
@@ -29,6 +31,7 @@ pub use node::Node;
 pub use pattern::{HostPattern, UriPattern};
 pub use route::Route;
 pub use service::Service;
+pub use standalone::{load_standalone_file, parse_standalone, ConfigSet};
 pub use upstream::{KeepalivePool, LbType, PassHost, Scheme, Upstream, UpstreamTimeout};
 
 /// Every problem found in one object (or one file), each a message prefixed with its field path.
