@@ -42,7 +42,7 @@ pub enum BodyFraming {
     None,
     /// Exactly this many bytes.
     Length(u64),
-    /// Chunked transfer coding.
+    /// Chunked transfer coding; decode with `ChunkedDecoder`.
     Chunked,
     /// Until the peer closes the connection (responses only).
     UntilClose,
