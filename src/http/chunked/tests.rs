@@ -451,3 +451,27 @@ fn randomized_mutations_agree_across_splits() {
         assert_eq!(out, expected, "{:?}", String::from_utf8_lossy(&body));
     }
 }
+
+#[test]
+fn fuzz_seed_corpus_replays() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/fuzz_chunked");
+    let entries = std::fs::read_dir(dir).expect("the seed corpus is committed");
+    let mut replayed = 0;
+    for entry in entries {
+        let path = entry.expect("a readable corpus entry").path();
+        let input = std::fs::read(&path).expect("a readable corpus file");
+        // The fuzz target's input: a seed byte for the split lengths, then the body.
+        let Some((&seed, body)) = input.split_first() else {
+            continue;
+        };
+        let mut rng = Rng(u64::from(seed) | 0x100);
+        assert_eq!(
+            feed_in(body, &Limits::default(), || 1 + rng.below(16)),
+            whole(body),
+            "{}",
+            path.display()
+        );
+        replayed += 1;
+    }
+    assert!(replayed > 0);
+}

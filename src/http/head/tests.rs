@@ -555,3 +555,20 @@ fn randomized_mutations_never_panic_and_prefixes_agree() {
         assert_prefixes_agree(&buf);
     }
 }
+
+#[test]
+fn fuzz_seed_corpus_replays() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/fuzz_http_head");
+    let entries = std::fs::read_dir(dir).expect("the seed corpus is committed");
+    let mut replayed = 0;
+    for entry in entries {
+        let path = entry.expect("a readable corpus entry").path();
+        let buf = std::fs::read(&path).expect("a readable corpus file");
+        if let Ok(Some(head)) = parse(&buf) {
+            assert_invariants(&buf, &head);
+        }
+        let _ = crate::http::parse_response(&buf, false, &Limits::default());
+        replayed += 1;
+    }
+    assert!(replayed > 0);
+}
