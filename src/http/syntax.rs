@@ -212,25 +212,27 @@ pub(crate) fn head_error(err: httparse::Error, head: &[u8], kind: StartLine) -> 
 /// other line is the culprit. Reads no further than the first byte of that line, which is
 /// where httparse stops, so every prefix of a head gets the same answer.
 fn leading_whitespace_line(head: &[u8]) -> Option<usize> {
-    let mut rest = head.get(find_crlf(head)? + 2..)?;
+    // Lines end at LF as httparse sees them (a bare LF included; it is refused later).
+    let mut rest = head.get(find_lf(head)? + 1..)?;
     let mut index = 1;
     loop {
         match rest.first() {
             Some(b' ' | b'\t') => return Some(index),
-            None | Some(b'\r') => return None,
+            None | Some(b'\r' | b'\n') => return None,
             Some(_) => {}
         }
-        let end = find_crlf(rest)?;
-        if !is_field_line(&rest[..end]) {
+        let end = find_lf(rest)?;
+        let line = &rest[..end];
+        if !is_field_line(line.strip_suffix(b"\r").unwrap_or(line)) {
             return None;
         }
-        rest = rest.get(end + 2..)?;
+        rest = rest.get(end + 1..)?;
         index += 1;
     }
 }
 
-fn find_crlf(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(2).position(|w| w == b"\r\n")
+fn find_lf(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
 }
 
 /// `field-name ":" field-value` without its CRLF.
@@ -323,5 +325,8 @@ mod tests {
         assert_eq!(e(b"GET / HTTP/1.1\r\nA b: c\r\n\r\n"), name);
         assert_eq!(e(b"GET / HTTP/1.1\r\nA\n b: c\r\n\r\n"), name);
         assert_eq!(e(b"GET / HTTP/1.1\r\nA\n b"), name);
+        // Only bytes up to the offending line are read, whatever follows.
+        assert_eq!(e(b"HTTP/1.1 200 OK\nX / Y\r\nA: b\r\n c"), name);
+        assert_eq!(e(b"HTTP/1.1 200 OK\nA: b\n c"), fold);
     }
 }

@@ -3,7 +3,7 @@
 //! the fuzz seed corpus.
 
 use super::*;
-use crate::http::testing::Rng;
+use crate::http::testing::{self, Rng};
 
 fn parse(buf: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     parse_request(buf, &Limits::default())
@@ -74,23 +74,8 @@ fn assert_invariants(buf: &[u8], head: &RequestHead) {
     assert_ne!(head.body, BodyFraming::UntilClose);
 }
 
-/// Every prefix of `buf` is incomplete or gives the answer the whole buffer gives, and once
-/// a prefix has an answer every longer one has the same.
 fn assert_prefixes_agree(buf: &[u8]) {
-    let full = parse(buf);
-    let mut settled = false;
-    for i in 0..=buf.len() {
-        let got = parse(&buf[..i]);
-        if settled || got != Ok(None) {
-            assert_eq!(
-                got,
-                full,
-                "prefix {i} of {:?}",
-                String::from_utf8_lossy(buf)
-            );
-            settled = true;
-        }
-    }
+    testing::assert_prefixes_agree(buf, parse);
 }
 
 #[test]
@@ -567,7 +552,12 @@ fn fuzz_seed_corpus_replays() {
         if let Ok(Some(head)) = parse(&buf) {
             assert_invariants(&buf, &head);
         }
-        let _ = crate::http::parse_response(&buf, false, &Limits::default());
+        assert_prefixes_agree(&buf);
+        for request_was_head in [false, true] {
+            testing::assert_prefixes_agree(&buf, |b| {
+                crate::http::parse_response(b, request_was_head, &Limits::default())
+            });
+        }
         replayed += 1;
     }
     assert!(replayed > 0);

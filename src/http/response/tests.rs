@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::http::slice;
-use crate::http::testing::Rng;
+use crate::http::testing::{self, Rng};
 
 fn parse(buf: &[u8]) -> Result<Option<ResponseHead>, HeadError> {
     parse_response(buf, false, &Limits::default())
@@ -61,21 +61,9 @@ fn assert_invariants(buf: &[u8], head: &ResponseHead) {
 }
 
 fn assert_prefixes_agree(buf: &[u8], request_was_head: bool) {
-    let limits = Limits::default();
-    let full = parse_response(buf, request_was_head, &limits);
-    let mut settled = false;
-    for i in 0..=buf.len() {
-        let got = parse_response(&buf[..i], request_was_head, &limits);
-        if settled || got != Ok(None) {
-            assert_eq!(
-                got,
-                full,
-                "prefix {i} of {:?}",
-                String::from_utf8_lossy(buf)
-            );
-            settled = true;
-        }
-    }
+    testing::assert_prefixes_agree(buf, |b| {
+        parse_response(b, request_was_head, &Limits::default())
+    });
 }
 
 #[test]
