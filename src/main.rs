@@ -1,1 +1,125 @@
-fn main(){}
+//! The `portcullis` command: runs the gateway.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use portcullis::config::NodeConfig;
+use portcullis::model::{load_standalone_file, NoPlugins};
+use portcullis::proxy::Shared;
+use portcullis::snapshot::{compile, Snapshot};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Portcullis: an API gateway that authenticates API consumers with JSON Web Tokens before
+/// proxying their requests upstream (a drop-in for APISIX's jwt-auth and Kong's jwt plugin).
+///
+/// Without a subcommand, `portcullis` is `portcullis run -c config/config.yaml`.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gateway (the default).
+    Run(RunArgs),
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct RunArgs {
+    /// Node config file. A missing file at the default path means built-in defaults.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Declarative routes/services/upstreams/consumers file (APISIX standalone `apisix.yaml`
+    /// shape, YAML or JSON); overrides `standalone` in the config. Reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    standalone: Option<PathBuf>,
+}
+
+const DEFAULT_CONFIG: &str = "config/config.yaml";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Run(args)) => args,
+        None => cli.run,
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portcullis: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let explicit = args.config.is_some();
+    let path = args.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let mut config = NodeConfig::load_or_default(&path, explicit)?;
+    if let Some(file) = args.standalone {
+        config.standalone = Some(file);
+    }
+    init_logging(&config.log_level);
+
+    if let Some(key) = config
+        .ensure_admin_key()
+        .context("cannot set up the admin key")?
+    {
+        println!(
+            "portcullis: generated an admin API key (kept in {}): {key}",
+            config.data_dir.join("admin_key").display()
+        );
+    }
+
+    let standalone = config.standalone.clone();
+    let snapshot = match &standalone {
+        Some(file) => load(file).map_err(|e| anyhow::anyhow!(e))?,
+        None => Snapshot::empty(),
+    };
+    let shared = Arc::new(Shared::new(config, snapshot));
+    let gateway = portcullis::runtime::start(shared.clone())?;
+    let cfg = &shared.config;
+    tracing::info!(
+        listen = ?cfg.node_listen,
+        workers = cfg.workers,
+        driver = gateway.driver,
+        "portcullis {} ready",
+        env!("CARGO_PKG_VERSION")
+    );
+    let reload: Option<portcullis::runtime::Reload> =
+        standalone.map(|file| -> portcullis::runtime::Reload { Box::new(move || load(&file)) });
+    gateway.wait(reload)?;
+    Ok(())
+}
+
+/// Loads, validates and compiles a standalone file; every problem is in the error.
+fn load(file: &std::path::Path) -> Result<Snapshot, String> {
+    let set = load_standalone_file(file, &NoPlugins).map_err(|e| {
+        format!(
+            "{}: invalid configuration:\n  {}",
+            file.display(),
+            e.0.join("\n  ")
+        )
+    })?;
+    compile(&set).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+fn init_logging(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}

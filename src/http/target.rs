@@ -102,7 +102,7 @@ fn valid_authority(authority: &[u8]) -> bool {
         }
         _ => host.iter().all(|&b| is_reg_name_char(b)),
     };
-    host_ok && port.map_or(true, |p| p.iter().all(u8::is_ascii_digit))
+    host_ok && port.is_none_or(|p| p.iter().all(u8::is_ascii_digit))
 }
 
 /// unreserved / pct-encoded / sub-delims (RFC 3986 §3.2.2).

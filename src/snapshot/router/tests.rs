@@ -244,7 +244,7 @@ fn naive(specs: &[RouteSpec], host: Option<&[u8]>, path: &[u8], method: &Method)
                     UriPattern::Prefix(p) => (1, usize::MAX - p.len()),
                 };
                 let key = (g, ur, -s.priority, i);
-                if best.map_or(true, |b| key < b) {
+                if best.is_none_or(|b| key < b) {
                     best = Some(key);
                 }
             }

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Load-test harness: Portcullis vs nginx as a plain reverse proxy, same upstream, same run.
+#
+#   benches/load.sh                      # defaults below
+#   ROUNDS=5 DURATION=10 CONNS=64 WORKERS=2 benches/load.sh
+#
+# Starts a fast upstream (an nginx server block answering from memory), nginx as a reverse proxy
+# with upstream keep-alive in front of it, and Portcullis (release build) with one route in front
+# of the same upstream. Then drives both with wrk, alternating rounds (nginx, Portcullis, nginx,
+# ...) so drift on the machine hits both alike, and prints the medians: requests/s, p50 and p99
+# latency, and Portcullis/nginx ratios. Needs nginx and wrk (apt-get install -y nginx wrk).
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-50}
+THREADS=${THREADS:-2}
+WORKERS=${WORKERS:-2}
+PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+for tool in nginx wrk curl; do
+  command -v "$tool" >/dev/null || { echo "load.sh: $tool is required (apt-get install -y nginx wrk curl)" >&2; exit 1; }
+done
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP_PORT=$(free_port); NGX_PORT=$(free_port); PC_PORT=$(free_port); ADMIN_PORT=$(free_port)
+
+# --- upstream and nginx proxy (two nginx processes, so the proxy has its own workers) -------
+mkdir -p "$work/up" "$work/ngx"
+cat > "$work/up/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/up/nginx.pid;
+error_log $work/up/error.log crit;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$UP_PORT reuseport backlog=4096;
+    location / { default_type application/json; return 200 '{"hello":"world"}'; }
+  }
+}
+CONF
+cat > "$work/ngx/nginx.conf" <<CONF
+worker_processes $WORKERS;
+daemon off;
+pid $work/ngx/nginx.pid;
+error_log $work/ngx/error.log crit;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$UP_PORT; keepalive 320; }
+  server {
+    listen 127.0.0.1:$NGX_PORT reuseport backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+CONF
+nginx -p "$work/up" -c "$work/up/nginx.conf" & pids+=($!)
+nginx -p "$work/ngx" -c "$work/ngx/nginx.conf" & pids+=($!)
+
+# --- Portcullis ---------------------------------------------------------------------------
+(cd "$here" && cargo build --release --quiet)
+mkdir -p "$work/pc"
+cat > "$work/pc/config.yaml" <<CONF
+node_listen: ["127.0.0.1:$PC_PORT"]
+workers: $WORKERS
+data_dir: $work/pc/data
+log_level: warn
+deployment:
+  admin:
+    admin_listen: "127.0.0.1:$ADMIN_PORT"
+    admin_key: [{name: admin, key: bench-admin-key-0123456789, role: admin}]
+standalone: $work/pc/apisix.yaml
+CONF
+cat > "$work/pc/apisix.yaml" <<CONF
+routes:
+  - id: bench
+    uri: /*
+    upstream:
+      type: roundrobin
+      nodes: { "127.0.0.1:$UP_PORT": 1 }
+CONF
+"$here/target/release/portcullis" -c "$work/pc/config.yaml" & pids+=($!)
+
+wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$1$PATH_UNDER_TEST" && return 0; sleep 0.1; done; echo "load.sh: port $1 did not come up" >&2; exit 1; }
+wait_up "$UP_PORT"; wait_up "$NGX_PORT"; wait_up "$PC_PORT"
+
+# --- rounds -------------------------------------------------------------------------------
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; printf "%.3f", v}'; }
+run_wrk() { # port -> "rps p50ms p99ms"
+  local out; out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$1$PATH_UNDER_TEST")
+  local rps p50 p99 errs
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out" | to_ms)
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out" | to_ms)
+  errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
+  [ -z "$errs" ] || echo "  warning: $errs" >&2
+  echo "$rps $p50 $p99"
+}
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "machine: $(nproc) cores, $(uname -r); wrk -t$THREADS -c$CONNS -d${DURATION}s; $WORKERS workers each; $ROUNDS rounds"
+wrk -t1 -c4 -d1s "http://127.0.0.1:$NGX_PORT$PATH_UNDER_TEST" >/dev/null   # warm-up
+wrk -t1 -c4 -d1s "http://127.0.0.1:$PC_PORT$PATH_UNDER_TEST" >/dev/null
+: > "$work/ngx.txt"; : > "$work/pc.txt"
+for r in $(seq "$ROUNDS"); do
+  n=$(run_wrk "$NGX_PORT"); echo "round $r nginx      $n"; echo "$n" >> "$work/ngx.txt"
+  p=$(run_wrk "$PC_PORT");  echo "round $r portcullis $p"; echo "$p" >> "$work/pc.txt"
+done
+
+col() { awk -v c="$1" '{print $c}' "$2" | median; }
+nr=$(col 1 "$work/ngx.txt"); n50=$(col 2 "$work/ngx.txt"); n99=$(col 3 "$work/ngx.txt")
+pr=$(col 1 "$work/pc.txt");  p50=$(col 2 "$work/pc.txt");  p99=$(col 3 "$work/pc.txt")
+echo
+printf '%-28s %12s %10s %10s\n' "scenario (medians)" "requests/s" "p50 ms" "p99 ms"
+printf '%-28s %12.0f %10.3f %10.3f\n' "nginx proxy_pass" "$nr" "$n50" "$n99"
+printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, no plugins" "$pr" "$p50" "$p99"
+awk -v a="$pr" -v b="$nr" -v c="$p99" -v d="$n99" 'BEGIN {printf "ratio portcullis/nginx: %.2fx requests/s, p99 %.2fx\n", a/b, c/d}'

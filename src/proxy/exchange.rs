@@ -1,0 +1,674 @@
+//! One request/response exchange with an upstream, in phase order:
+//! route → pick and connect (pool first, retries on connect failures) → send the head (and a
+//! small body in the same write) → relay the rest of the request body → read the response head
+//! (skipping interim `1xx`) → send the response head → relay the response body → park the
+//! upstream connection for reuse when both sides left it clean.
+//!
+//! Failures map to statuses in one place ([`Fail`]): connect refused or an upstream that breaks
+//! before answering → 502, a connect or read timeout → 504, a body over the limit → 413. Once a
+//! response has started, a failure can only close the client connection.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::net::TcpStream;
+
+use crate::http::{
+    parse_response, write_chunk_header, BodyFraming, ChunkedDecoder, RequestHead, ResponseHead,
+};
+use crate::model::PassHost;
+use crate::snapshot::{RouteEntry, UpstreamTarget};
+
+use super::conn::{Bufs, ConnInfo, READ_BUF};
+use super::forward::{self, ClientInfo, Framing};
+use super::io::{read_some, write_all, write_range, IoFail};
+use super::pool::UpConn;
+use super::reply;
+use super::worker::Worker;
+
+/// Bodies up to this size that already sit in the read buffer go out in the same write as the
+/// head.
+const COALESCE_BODY: usize = 16 * 1024;
+/// Relay buffer size for bodies.
+const RELAY_BUF: usize = 16 * 1024;
+
+/// What the connection loop does after an exchange.
+pub enum Next {
+    /// Read the next request.
+    KeepAlive,
+    /// Close the client connection.
+    Close,
+}
+
+/// A failure before the response started, with the status the client gets.
+#[derive(Debug, Clone, Copy)]
+enum Fail {
+    Status(u16, &'static str),
+    /// The client went away or stalled: nothing to answer.
+    Client,
+}
+
+const BAD_GATEWAY: Fail = Fail::Status(502, "502 Bad Gateway");
+const GATEWAY_TIMEOUT: Fail = Fail::Status(504, "504 Gateway Timeout");
+
+fn upstream_fail(e: &IoFail) -> Fail {
+    match e {
+        IoFail::Timeout => GATEWAY_TIMEOUT,
+        _ => BAD_GATEWAY,
+    }
+}
+
+/// Runs one exchange for `head` (whose bytes start `bufs.rbuf`).
+pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
+    w: &Rc<Worker>,
+    client: &mut S,
+    bufs: &mut Bufs,
+    head: &RequestHead,
+    info: &ConnInfo,
+) -> Next {
+    let cfg = &w.shared.config;
+    let snap = w.snapshot();
+    let found = snap.router.find(
+        head.host_name(&bufs.rbuf),
+        head.path(&bufs.rbuf),
+        &head.method,
+    );
+    let Some(route) = found.and_then(|i| snap.routes.get(i)) else {
+        return answer(w, client, bufs, head, 404, "404 Route Not Found").await;
+    };
+    if let BodyFraming::Length(n) = head.body {
+        let max = cfg.limits.max_body_bytes;
+        if max != 0 && n > max {
+            return answer(w, client, bufs, head, 413, "413 Request Entity Too Large").await;
+        }
+    }
+    match proxy(w, client, bufs, head, info, route).await {
+        Ok(next) => next,
+        Err(Fail::Status(status, msg)) => {
+            reply::json_error(&mut bufs.wbuf, status, msg, &cfg.server_header, true);
+            let _ = write_all(client, &mut bufs.wbuf, cfg.timeouts.send).await;
+            Next::Close
+        }
+        Err(Fail::Client) => Next::Close,
+    }
+}
+
+/// Answers `head` with a gateway error without contacting an upstream. The connection stays
+/// open only when the request has no body to skip.
+async fn answer<S: AsyncWriteRent>(
+    w: &Worker,
+    client: &mut S,
+    bufs: &mut Bufs,
+    head: &RequestHead,
+    status: u16,
+    msg: &'static str,
+) -> Next {
+    let cfg = &w.shared.config;
+    let close = !head.keep_alive || !matches!(head.body, BodyFraming::None) || w.closing();
+    reply::json_error(&mut bufs.wbuf, status, msg, &cfg.server_header, close);
+    if write_all(client, &mut bufs.wbuf, cfg.timeouts.send)
+        .await
+        .is_err()
+        || close
+    {
+        return Next::Close;
+    }
+    bufs.rbuf.drain(..head.head_len);
+    Next::KeepAlive
+}
+
+/// The request-body plan: what is already buffered and whether it can be sent again.
+struct BodyPlan {
+    framing: Framing,
+    /// Bytes of the body already in `rbuf` after the head (Length bodies only).
+    buffered: usize,
+    /// The whole body went out with the head: a retry can resend it.
+    coalesced: bool,
+}
+
+async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
+    w: &Rc<Worker>,
+    client: &mut S,
+    bufs: &mut Bufs,
+    head: &RequestHead,
+    info: &ConnInfo,
+    route: &RouteEntry,
+) -> Result<Next, Fail> {
+    let cfg = &w.shared.config;
+    let up = &route.upstream;
+    let avail = bufs.rbuf.len() - head.head_len;
+    let plan = match head.body {
+        BodyFraming::Length(n) => {
+            let buffered = avail.min(usize::try_from(n).unwrap_or(usize::MAX));
+            BodyPlan {
+                framing: Framing::Length(n),
+                buffered,
+                coalesced: buffered as u64 == n && buffered <= COALESCE_BODY,
+            }
+        }
+        BodyFraming::Chunked => BodyPlan {
+            framing: Framing::Chunked,
+            buffered: 0,
+            coalesced: false,
+        },
+        _ => BodyPlan {
+            framing: Framing::None,
+            buffered: 0,
+            coalesced: true,
+        },
+    };
+    let replayable = plan.coalesced;
+    let idempotent = matches!(
+        head.method.as_str(),
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    );
+    let trusted = cfg
+        .trusted_addresses
+        .iter()
+        .any(|c| c.contains(info.peer.ip()));
+    let client_info = ClientInfo {
+        peer: info.peer,
+        local_port: info.local_port,
+        scheme: info.scheme,
+        trusted,
+    };
+
+    // Connect and send the head; a pooled connection that turns out dead before answering is
+    // replaced by a fresh one when resending is safe.
+    let mut tried = Vec::new();
+    let (node, addr, mut conn) = connect(w, up, &mut tried, Instant::now()).await?;
+    let resp = loop {
+        build_head(bufs, head, up, node, &client_info, &plan);
+        let result = match send_request(w, client, &mut conn, bufs, head, &plan, up).await {
+            Ok(()) => read_response_head(&mut conn, &mut bufs.ubuf, head, w, up).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(resp) => break resp,
+            Err(RespFail::Io(e)) => {
+                let stale = conn.reused && matches!(e, IoFail::Eof | IoFail::Err(_));
+                let no_body = matches!(head.body, BodyFraming::None);
+                if stale && replayable && (idempotent || no_body) {
+                    tracing::debug!(upstream = %up.name, "pooled connection was closed; retrying on a fresh one");
+                    conn = connect_node(up, node).await?;
+                    continue;
+                }
+                tracing::warn!(upstream = %up.name, %addr, error = ?e, "upstream failed before answering");
+                return Err(upstream_fail(&e));
+            }
+            Err(RespFail::Client) => return Err(Fail::Client),
+            Err(RespFail::Status(f)) => return Err(f),
+        }
+    };
+    conn.served += 1;
+    relay_response(w, client, conn, bufs, head, resp, addr, up).await
+}
+
+/// Picks a node and gets a connection to it: from the pool, else a new one. Connection failures
+/// move on to the next node up to the upstream's `retries` (and `retry_timeout`).
+async fn connect(
+    w: &Rc<Worker>,
+    up: &Arc<UpstreamTarget>,
+    tried: &mut Vec<usize>,
+    started: Instant,
+) -> Result<(usize, SocketAddr, UpConn), Fail> {
+    let mut last = BAD_GATEWAY;
+    loop {
+        let Some(node) = w.balancers.borrow_mut().pick(up, tried) else {
+            if tried.is_empty() {
+                tracing::warn!(upstream = %up.name, "no valid upstream node");
+            }
+            return Err(last);
+        };
+        tried.push(node);
+        if let Some(addr) = up.nodes[node].addr {
+            if let Some(conn) = w.pool.borrow_mut().take(addr) {
+                return Ok((node, addr, conn));
+            }
+            match connect_node(up, node).await {
+                Ok(conn) => return Ok((node, addr, conn)),
+                Err(f) => last = f,
+            }
+        }
+        let out_of_time = up.retry_timeout.is_some_and(|t| started.elapsed() >= t);
+        if tried.len() > up.retries as usize || out_of_time {
+            return Err(last);
+        }
+    }
+}
+
+/// Opens a new connection to node `node`.
+async fn connect_node(up: &UpstreamTarget, node: usize) -> Result<UpConn, Fail> {
+    let Some(addr) = up.nodes[node].addr else {
+        return Err(BAD_GATEWAY);
+    };
+    match monoio::time::timeout(up.connect_timeout, TcpStream::connect_addr(addr)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(UpConn {
+                stream,
+                served: 0,
+                reused: false,
+            })
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(upstream = %up.name, %addr, error = %e, "upstream connect failed");
+            Err(BAD_GATEWAY)
+        }
+        Err(_) => {
+            tracing::warn!(upstream = %up.name, %addr, "upstream connect timed out");
+            Err(GATEWAY_TIMEOUT)
+        }
+    }
+}
+
+/// Writes the upstream request head into `bufs.wbuf`, plus the body when it is small and
+/// already buffered.
+fn build_head(
+    bufs: &mut Bufs,
+    head: &RequestHead,
+    up: &UpstreamTarget,
+    node: usize,
+    client: &ClientInfo,
+    plan: &BodyPlan,
+) {
+    let rb = &bufs.rbuf;
+    let host: &[u8] = match &up.pass_host {
+        PassHost::Pass => head
+            .host
+            .map(|(a, b)| &rb[a as usize..b as usize])
+            .unwrap_or(up.nodes[node].host_header.as_bytes()),
+        PassHost::Node => up.nodes[node].host_header.as_bytes(),
+        PassHost::Rewrite(h) => h.as_bytes(),
+    };
+    let target = origin_form(head, rb);
+    bufs.wbuf.clear();
+    forward::request_head(&mut bufs.wbuf, rb, head, target, host, client, plan.framing);
+    if plan.coalesced && plan.buffered > 0 {
+        bufs.wbuf
+            .extend_from_slice(&rb[head.head_len..head.head_len + plan.buffered]);
+    }
+}
+
+/// The request target in origin form (`/path?query`), whatever form the client used.
+fn origin_form<'a>(head: &RequestHead, rb: &'a [u8]) -> &'a [u8] {
+    let raw = &rb[head.target.0 as usize..head.target.1 as usize];
+    if raw.first() == Some(&b'/') {
+        return raw;
+    }
+    // absolute-form: skip "scheme://authority".
+    let after_scheme = raw
+        .windows(3)
+        .position(|w| w == b"://")
+        .map(|p| p + 3)
+        .unwrap_or(0);
+    match raw[after_scheme..]
+        .iter()
+        .position(|&c| c == b'/' || c == b'?')
+    {
+        Some(p) if raw[after_scheme + p] == b'/' => &raw[after_scheme + p..],
+        _ => b"/",
+    }
+}
+
+enum RespFail {
+    Io(IoFail),
+    Client,
+    Status(Fail),
+}
+
+/// Sends the prepared head and then the request body.
+#[allow(clippy::too_many_arguments)]
+async fn send_request<S: AsyncReadRent + AsyncWriteRent>(
+    w: &Worker,
+    client: &mut S,
+    conn: &mut UpConn,
+    bufs: &mut Bufs,
+    head: &RequestHead,
+    plan: &BodyPlan,
+    up: &UpstreamTarget,
+) -> Result<(), RespFail> {
+    let cfg = &w.shared.config;
+    write_all(&mut conn.stream, &mut bufs.wbuf, up.send_timeout)
+        .await
+        .map_err(RespFail::Io)?;
+    if plan.coalesced {
+        return Ok(());
+    }
+    if head.expect_continue {
+        bufs.wbuf.extend_from_slice(reply::CONTINUE);
+        write_all(client, &mut bufs.wbuf, cfg.timeouts.send)
+            .await
+            .map_err(|_| RespFail::Client)?;
+    }
+    match head.body {
+        BodyFraming::Length(n) => relay_length_body(w, client, conn, bufs, head, plan, n, up).await,
+        BodyFraming::Chunked => relay_chunked_body(w, client, conn, bufs, head, up).await,
+        _ => Ok(()),
+    }
+}
+
+/// Relays a `Content-Length` request body: first what is buffered, then reads of at most the
+/// remaining length (so a pipelined next request stays in the client socket).
+#[allow(clippy::too_many_arguments)]
+async fn relay_length_body<S: AsyncReadRent>(
+    w: &Worker,
+    client: &mut S,
+    conn: &mut UpConn,
+    bufs: &mut Bufs,
+    head: &RequestHead,
+    plan: &BodyPlan,
+    total: u64,
+    up: &UpstreamTarget,
+) -> Result<(), RespFail> {
+    let cfg = &w.shared.config;
+    let start = head.head_len;
+    write_range(
+        &mut conn.stream,
+        &mut bufs.rbuf,
+        start..start + plan.buffered,
+        up.send_timeout,
+    )
+    .await
+    .map_err(RespFail::Io)?;
+    let mut remaining = total - plan.buffered as u64;
+    bufs.ubuf.clear();
+    while remaining > 0 {
+        let want = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(RELAY_BUF);
+        read_some(
+            client,
+            &mut bufs.ubuf,
+            RELAY_BUF,
+            want,
+            cfg.timeouts.client_body,
+        )
+        .await
+        .map_err(|_| RespFail::Client)?;
+        remaining -= bufs.ubuf.len() as u64;
+        write_all(&mut conn.stream, &mut bufs.ubuf, up.send_timeout)
+            .await
+            .map_err(RespFail::Io)?;
+    }
+    Ok(())
+}
+
+/// Decodes a chunked request body (strictly: this is where smuggling attempts die) and sends it
+/// upstream re-encoded, so the upstream sees only canonical chunks without extensions.
+async fn relay_chunked_body<S: AsyncReadRent>(
+    w: &Worker,
+    client: &mut S,
+    conn: &mut UpConn,
+    bufs: &mut Bufs,
+    head: &RequestHead,
+    up: &UpstreamTarget,
+) -> Result<(), RespFail> {
+    let cfg = &w.shared.config;
+    let max = cfg.limits.max_body_bytes;
+    let mut dec = ChunkedDecoder::new(&w.shared.limits);
+    // Body bytes live in rbuf from `pos`; consumed bytes before `pos` are dropped as we go,
+    // except the head (the exchange still reads it), which stays in place.
+    let mut pos = head.head_len;
+    loop {
+        let d = dec.decode(&bufs.rbuf[pos..]).map_err(|e| {
+            tracing::debug!(error = %e, "bad chunked request body");
+            RespFail::Status(Fail::Status(400, "400 Bad Request"))
+        })?;
+        if !d.data.is_empty() {
+            write_chunk_header(&mut bufs.wbuf, d.data.len());
+            bufs.wbuf
+                .extend_from_slice(&bufs.rbuf[pos + d.data.start..pos + d.data.end]);
+            bufs.wbuf.extend_from_slice(b"\r\n");
+        }
+        pos += d.consumed;
+        if max != 0 && dec.body_bytes() > max {
+            return Err(RespFail::Status(Fail::Status(
+                413,
+                "413 Request Entity Too Large",
+            )));
+        }
+        if d.done {
+            bufs.wbuf.extend_from_slice(b"0\r\n\r\n");
+            write_all(&mut conn.stream, &mut bufs.wbuf, up.send_timeout)
+                .await
+                .map_err(RespFail::Io)?;
+            // Leave exactly the head plus nothing of the body: the next request follows.
+            bufs.rbuf.drain(head.head_len..pos);
+            return Ok(());
+        }
+        if d.consumed == 0 && d.data.is_empty() {
+            if !bufs.wbuf.is_empty() {
+                write_all(&mut conn.stream, &mut bufs.wbuf, up.send_timeout)
+                    .await
+                    .map_err(RespFail::Io)?;
+            }
+            bufs.rbuf.drain(head.head_len..pos);
+            pos = head.head_len;
+            read_some(
+                client,
+                &mut bufs.rbuf,
+                READ_BUF,
+                RELAY_BUF,
+                cfg.timeouts.client_body,
+            )
+            .await
+            .map_err(|_| RespFail::Client)?;
+        } else if bufs.wbuf.len() >= RELAY_BUF {
+            write_all(&mut conn.stream, &mut bufs.wbuf, up.send_timeout)
+                .await
+                .map_err(RespFail::Io)?;
+        }
+    }
+}
+
+/// Reads the response head into `ubuf`, skipping interim 1xx responses.
+async fn read_response_head(
+    conn: &mut UpConn,
+    ubuf: &mut Vec<u8>,
+    head: &RequestHead,
+    w: &Worker,
+    up: &UpstreamTarget,
+) -> Result<ResponseHead, RespFail> {
+    let limits = &w.shared.limits;
+    let is_head = head.method == http::Method::HEAD;
+    ubuf.clear();
+    loop {
+        if !ubuf.is_empty() {
+            match parse_response(ubuf, is_head, limits) {
+                Ok(Some(resp)) if (100..200).contains(&resp.status) && resp.status != 101 => {
+                    ubuf.drain(..resp.head_len);
+                    continue;
+                }
+                Ok(Some(resp)) if resp.status == 101 => {
+                    tracing::warn!(upstream = %up.name, "upstream switched protocols unasked");
+                    return Err(RespFail::Status(BAD_GATEWAY));
+                }
+                Ok(Some(resp)) => return Ok(resp),
+                Ok(None) if ubuf.len() >= limits.max_header_bytes => {
+                    tracing::warn!(upstream = %up.name, "upstream response head too large");
+                    return Err(RespFail::Status(BAD_GATEWAY));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(upstream = %up.name, error = %e, "invalid upstream response");
+                    return Err(RespFail::Status(BAD_GATEWAY));
+                }
+            }
+        }
+        let was_empty = ubuf.is_empty();
+        match read_some(
+            &mut conn.stream,
+            ubuf,
+            READ_BUF,
+            usize::MAX,
+            up.read_timeout,
+        )
+        .await
+        {
+            Ok(_) => {}
+            Err(IoFail::Eof) if !was_empty => {
+                tracing::warn!(upstream = %up.name, "upstream closed mid-head");
+                return Err(RespFail::Status(BAD_GATEWAY));
+            }
+            Err(e) if was_empty => return Err(RespFail::Io(e)),
+            Err(e) => return Err(RespFail::Status(upstream_fail(&e))),
+        }
+    }
+}
+
+/// Sends the response head and relays the body, then decides about both connections.
+#[allow(clippy::too_many_arguments)]
+async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
+    w: &Rc<Worker>,
+    client: &mut S,
+    mut conn: UpConn,
+    bufs: &mut Bufs,
+    head: &RequestHead,
+    resp: ResponseHead,
+    addr: SocketAddr,
+    up: &UpstreamTarget,
+) -> Result<Next, Fail> {
+    let cfg = &w.shared.config;
+    let http10 = head.version == 0;
+    let out = match resp.body {
+        BodyFraming::None => Framing::KeepLength,
+        BodyFraming::Length(n) => Framing::Length(n),
+        BodyFraming::Chunked | BodyFraming::UntilClose if !http10 => Framing::Chunked,
+        BodyFraming::Chunked | BodyFraming::UntilClose => Framing::Close,
+    };
+    let close = !head.keep_alive || w.closing() || out == Framing::Close;
+    bufs.wbuf.clear();
+    forward::response_head(
+        &mut bufs.wbuf,
+        &bufs.ubuf,
+        &resp,
+        &cfg.server_header,
+        out,
+        close,
+        http10 && !close,
+    );
+    let send = cfg.timeouts.send;
+    let read = up.read_timeout;
+    let mut body_start = resp.head_len;
+    let mut upstream_clean = resp.keep_alive;
+    let result: Result<(), IoFail> = async {
+        match resp.body {
+            BodyFraming::None => {
+                upstream_clean &= bufs.ubuf.len() == body_start;
+                write_all(client, &mut bufs.wbuf, send).await
+            }
+            BodyFraming::Length(n) => {
+                let have = ((bufs.ubuf.len() - body_start) as u64).min(n) as usize;
+                upstream_clean &= bufs.ubuf.len() - body_start <= n as usize;
+                if have <= COALESCE_BODY {
+                    bufs.wbuf
+                        .extend_from_slice(&bufs.ubuf[body_start..body_start + have]);
+                    write_all(client, &mut bufs.wbuf, send).await?;
+                } else {
+                    write_all(client, &mut bufs.wbuf, send).await?;
+                    write_range(client, &mut bufs.ubuf, body_start..body_start + have, send)
+                        .await?;
+                }
+                let mut remaining = n - have as u64;
+                while remaining > 0 {
+                    bufs.ubuf.clear();
+                    let want = usize::try_from(remaining).unwrap_or(usize::MAX).min(RELAY_BUF);
+                    read_some(&mut conn.stream, &mut bufs.ubuf, RELAY_BUF, want, read).await?;
+                    remaining -= bufs.ubuf.len() as u64;
+                    let len = bufs.ubuf.len();
+                    write_range(client, &mut bufs.ubuf, 0..len, send).await?;
+                }
+                Ok(())
+            }
+            BodyFraming::Chunked => {
+                let mut dec = ChunkedDecoder::new(&w.shared.limits);
+                loop {
+                    let d = dec.decode(&bufs.ubuf[body_start..]).map_err(|e| {
+                        tracing::warn!(upstream = %up.name, error = %e, "bad chunked response body");
+                        IoFail::Invalid
+                    })?;
+                    if !d.data.is_empty() {
+                        let data = body_start + d.data.start..body_start + d.data.end;
+                        if out == Framing::Chunked {
+                            write_chunk_header(&mut bufs.wbuf, data.len());
+                        }
+                        bufs.wbuf.extend_from_slice(&bufs.ubuf[data]);
+                        if out == Framing::Chunked {
+                            bufs.wbuf.extend_from_slice(b"\r\n");
+                        }
+                    }
+                    body_start += d.consumed;
+                    if d.done {
+                        upstream_clean &= bufs.ubuf.len() == body_start;
+                        if out == Framing::Chunked {
+                            bufs.wbuf.extend_from_slice(b"0\r\n\r\n");
+                        }
+                        return write_all(client, &mut bufs.wbuf, send).await;
+                    }
+                    if d.consumed == 0 && d.data.is_empty() {
+                        write_all(client, &mut bufs.wbuf, send).await?;
+                        bufs.ubuf.drain(..body_start);
+                        body_start = 0;
+                        read_some(&mut conn.stream, &mut bufs.ubuf, RELAY_BUF, RELAY_BUF, read)
+                            .await?;
+                    }
+                }
+            }
+            BodyFraming::UntilClose => {
+                upstream_clean = false;
+                let mut from = body_start;
+                loop {
+                    let len = bufs.ubuf.len() - from;
+                    if len > 0 {
+                        if out == Framing::Chunked {
+                            write_chunk_header(&mut bufs.wbuf, len);
+                        }
+                        bufs.wbuf.extend_from_slice(&bufs.ubuf[from..]);
+                        if out == Framing::Chunked {
+                            bufs.wbuf.extend_from_slice(b"\r\n");
+                        }
+                    }
+                    write_all(client, &mut bufs.wbuf, send).await?;
+                    bufs.ubuf.clear();
+                    from = 0;
+                    match read_some(&mut conn.stream, &mut bufs.ubuf, RELAY_BUF, RELAY_BUF, read)
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(IoFail::Eof) => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                if out == Framing::Chunked {
+                    bufs.wbuf.extend_from_slice(b"0\r\n\r\n");
+                    write_all(client, &mut bufs.wbuf, send).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::debug!(upstream = %up.name, error = ?e, "response relay ended early");
+        return Ok(Next::Close);
+    }
+    if upstream_clean && !w.closing() {
+        conn.reused = false;
+        w.pool.borrow_mut().put(addr, conn, &up.keepalive);
+    }
+    if close {
+        return Ok(Next::Close);
+    }
+    // Drop this request's bytes; a pipelined next request moves to the front.
+    let consumed = head.head_len
+        + match head.body {
+            BodyFraming::Length(n) => n as usize,
+            _ => 0,
+        };
+    bufs.rbuf.drain(..consumed.min(bufs.rbuf.len()));
+    Ok(Next::KeepAlive)
+}

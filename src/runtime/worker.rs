@@ -1,0 +1,147 @@
+//! One worker thread: runtime set-up with driver fallback, listeners, the accept loops and the
+//! drain on shutdown.
+
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monoio::io::Canceller;
+use monoio::net::{ListenerOpts, TcpListener};
+use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+
+use crate::config::IoDriver;
+use crate::proxy::{serve, ConnInfo, Shared, Worker};
+
+use super::FALLBACK_LOGGED;
+
+type Ready = Sender<(usize, Result<&'static str, String>)>;
+
+/// How often a worker looks at the shutdown flag and sweeps its pool.
+const TICK: Duration = Duration::from_millis(50);
+const SWEEP_EVERY: u32 = 100; // ticks: 5 s
+
+/// Thread body: builds the runtime and serves until shutdown.
+pub(super) fn run(shared: Arc<Shared>, id: usize, ready: Ready) {
+    let cfg = &shared.config;
+    if cfg.cpu_pinning {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if let Err(e) = monoio::utils::bind_to_cpu_set([id % cores]) {
+            tracing::warn!(worker = id, error = ?e, "cannot pin worker to a core");
+        }
+    }
+    let mode = cfg.io_driver;
+    if mode != IoDriver::Epoll && monoio::utils::detect_uring() {
+        match RuntimeBuilder::<IoUringDriver>::new()
+            .with_entries(1024)
+            .enable_timer()
+            .build()
+        {
+            Ok(mut rt) => return rt.block_on(main(shared, id, "io_uring", ready)),
+            Err(e) if mode == IoDriver::IoUring => {
+                let _ = ready.send((id, Err(format!("cannot set up io_uring: {e}"))));
+                return;
+            }
+            Err(e) => {
+                if !FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "io_uring set-up failed; using the epoll driver");
+                }
+            }
+        }
+    } else if mode == IoDriver::IoUring {
+        let _ = ready.send((id, Err("io_uring is not available on this kernel".into())));
+        return;
+    } else if mode == IoDriver::Auto && !FALLBACK_LOGGED.swap(true, Ordering::Relaxed) {
+        tracing::warn!("io_uring is not available; using the epoll driver");
+    }
+    match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
+        Ok(mut rt) => rt.block_on(main(shared, id, "epoll", ready)),
+        Err(e) => {
+            let _ = ready.send((id, Err(format!("cannot set up the epoll driver: {e}"))));
+        }
+    }
+}
+
+async fn main(shared: Arc<Shared>, id: usize, driver: &'static str, ready: Ready) {
+    let cfg = &shared.config;
+    let opts = ListenerOpts::new()
+        .reuse_port(true)
+        .reuse_addr(true)
+        .backlog(4096);
+    let mut listeners = Vec::new();
+    for addr in &cfg.node_listen {
+        match TcpListener::bind_with_config(addr, &opts) {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                let _ = ready.send((id, Err(format!("cannot listen on {addr}: {e}"))));
+                return;
+            }
+        }
+    }
+    let w = Rc::new(Worker::new(shared.clone(), id));
+    let canceller = Canceller::new();
+    let mut accepting = Vec::new();
+    for l in listeners {
+        accepting.push(monoio::spawn(accept_loop(w.clone(), l, canceller.handle())));
+    }
+    let _ = ready.send((id, Ok(driver)));
+    drop(ready);
+
+    let mut ticks = 0u32;
+    while !shared.shutdown.load(Ordering::Acquire) {
+        monoio::time::sleep(TICK).await;
+        ticks = ticks.wrapping_add(1);
+        if ticks % SWEEP_EVERY == 0 {
+            w.pool.borrow_mut().sweep();
+        }
+    }
+
+    // Drain: stop accepting, close idle connections, give the rest until the deadline.
+    let deadline = Instant::now() + cfg.timeouts.graceful_shutdown;
+    let _ = canceller.cancel();
+    for task in accepting {
+        task.await;
+    }
+    w.begin_shutdown();
+    while w.active() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if w.active() > 0 {
+        tracing::warn!(
+            worker = id,
+            open = w.active(),
+            "drain deadline passed; closing remaining connections"
+        );
+    }
+}
+
+async fn accept_loop(w: Rc<Worker>, listener: TcpListener, cancel: monoio::io::CancelHandle) {
+    let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let max = w.shared.config.limits.max_connections_per_worker;
+    loop {
+        match listener.cancelable_accept(cancel.clone()).await {
+            Ok((stream, peer)) => {
+                if max != 0 && w.active() >= max {
+                    drop(stream);
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                let info = ConnInfo {
+                    peer,
+                    local_port,
+                    fd: stream.as_raw_fd(),
+                    scheme: "http",
+                };
+                monoio::spawn(serve(w.clone(), stream, info));
+            }
+            Err(_) if w.shared.shutdown.load(Ordering::Acquire) => return,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(worker = w.id, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

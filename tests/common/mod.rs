@@ -1,0 +1,247 @@
+//! Test harness: the real `portcullis` binary on free loopback ports, a real upstream server on
+//! loopback (see [`upstream`]), and a small raw HTTP/1.1 client (see [`client`]).
+#![allow(dead_code)]
+
+pub mod client;
+pub mod upstream;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port free right now on 127.0.0.1 (the gateway's workers bind it with SO_REUSEPORT, so it
+/// has to be chosen before they start).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0 works on any test machine")
+}
+
+/// Which I/O driver the gateway runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// io_uring (falls back to epoll where the kernel lacks it).
+    Uring,
+    /// The epoll fallback, forced.
+    Epoll,
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "portcullis-test-{tag}-{}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir is writable");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Options for starting a gateway.
+pub struct GatewayOpts {
+    pub driver: Driver,
+    pub workers: usize,
+    /// Extra top-level YAML appended to the generated config.yaml.
+    pub extra_config: String,
+    /// The standalone (apisix.yaml) content.
+    pub standalone: String,
+}
+
+impl Default for GatewayOpts {
+    fn default() -> Self {
+        GatewayOpts {
+            driver: Driver::Uring,
+            workers: 2,
+            extra_config: String::new(),
+            standalone: "routes: []\n".into(),
+        }
+    }
+}
+
+/// A running gateway process, stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Gateway {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub admin_port: u16,
+    pub dir: TempDir,
+    pub stderr_path: PathBuf,
+}
+
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
+
+impl Gateway {
+    pub fn start(opts: GatewayOpts) -> Gateway {
+        Self::try_start(opts).unwrap_or_else(|e| panic!("gateway did not start: {e}"))
+    }
+
+    pub fn try_start(opts: GatewayOpts) -> Result<Gateway, String> {
+        let dir = TempDir::new("gw");
+        let port = free_port();
+        let admin_port = free_port();
+        let driver = match opts.driver {
+            Driver::Uring => "auto",
+            Driver::Epoll => "epoll",
+        };
+        let config = format!(
+            "node_listen: [\"127.0.0.1:{port}\"]\nworkers: {}\nio_driver: {driver}\n\
+             data_dir: data\nlog_level: debug\nstandalone: apisix.yaml\n\
+             deployment:\n  admin:\n    admin_listen: \"127.0.0.1:{admin_port}\"\n    \
+             admin_key: [{{name: admin, key: {ADMIN_KEY}, role: admin}}]\n{}",
+            opts.workers, opts.extra_config
+        );
+        std::fs::write(dir.path().join("config.yaml"), config).map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join("apisix.yaml"), &opts.standalone)
+            .map_err(|e| e.to_string())?;
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("-c")
+            .arg(dir.path().join("config.yaml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let mut gw = Gateway {
+            child: Some(child),
+            port,
+            admin_port,
+            dir,
+            stderr_path,
+        };
+        gw.wait_ready()?;
+        Ok(gw)
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("exited with {status}: {}", self.stderr()));
+                }
+            }
+            if self.stderr().contains("ready") && TcpStream::connect(self.addr()).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("not ready in 20 s: {}", self.stderr()))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Rewrites the standalone file and sends SIGHUP.
+    pub fn reload(&self, standalone: &str) {
+        std::fs::write(self.dir.path().join("apisix.yaml"), standalone).expect("write standalone");
+        self.signal(libc_sighup());
+    }
+
+    pub fn signal(&self, sig: i32) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit (up to `limit`).
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        self.signal(15);
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut()?;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = child.try_wait() {
+                self.child = None;
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+fn libc_sighup() -> i32 {
+    1
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            self.signal_child(&child, 15);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Gateway {
+    fn signal_child(&self, child: &Child, sig: i32) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(child.id().to_string())
+            .status();
+    }
+}
+
+/// A standalone file with one route `uri` → `upstream` (host:port), plus `extra` route fields.
+pub fn one_route(uri: &str, upstream: SocketAddr, extra: &str) -> String {
+    format!(
+        "routes:\n  - id: r1\n    uri: \"{uri}\"\n{extra}    upstream:\n      type: roundrobin\n      nodes:\n        \"{upstream}\": 1\n"
+    )
+}
+
+/// Connects to the gateway with read/write timeouts set.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("gateway accepts connections");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Sends raw bytes and reads until the server closes (or the read times out).
+pub fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = connect(addr);
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// Runs `f` once per driver (io_uring and the forced epoll fallback).
+pub fn both_drivers(f: impl Fn(Driver)) {
+    f(Driver::Uring);
+    f(Driver::Epoll);
+}

@@ -1,0 +1,201 @@
+//! A real HTTP/1.1 upstream on loopback for the tests, one thread per connection, with
+//! keep-alive. It echoes requests as JSON (like httpbin's `/anything`) and has paths that
+//! misbehave on purpose:
+//!
+//! | path                | answer                                                          |
+//! |---------------------|-----------------------------------------------------------------|
+//! | anything else       | 200 JSON echo: method, uri, headers, body, connection number     |
+//! | `/status/{n}`       | status n, empty body (no length header for 1xx/204/304)          |
+//! | `/chunked`          | 200 chunked body `hello world` in three chunks                   |
+//! | `/close`            | 200 without length, body until the connection closes             |
+//! | `/slow/{ms}`        | waits, then echoes                                               |
+//! | `/garbage`          | bytes that are not HTTP, then close                              |
+//! | `/reset`            | closes without answering                                         |
+//! | `/big/{n}`          | n bytes of `x` with Content-Length                               |
+//! | `/conn-close`       | echo with `Connection: close`, then closes                       |
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (c, s) = (connections.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                std::thread::spawn(move || {
+                    let _ = serve(stream, n);
+                });
+            }
+        });
+        Upstream {
+            addr,
+            connections,
+            stop,
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn serve(stream: TcpStream, conn_no: usize) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut out = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let mut served = 0usize;
+    loop {
+        // Head.
+        let mut head = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                return Ok(());
+            }
+            head.extend_from_slice(&line);
+            if line == b"\r\n" || line == b"\n" {
+                if head.len() == line.len() {
+                    head.clear();
+                    continue;
+                }
+                break;
+            }
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 128];
+        let mut req = httparse::Request::new(&mut headers);
+        if !matches!(req.parse(&head), Ok(httparse::Status::Complete(_))) {
+            out.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?;
+            return Ok(());
+        }
+        let method = req.method.unwrap_or("").to_string();
+        let uri = req.path.unwrap_or("").to_string();
+        let hdrs: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        let get = |n: &str| {
+            hdrs.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+        };
+        // Body.
+        let mut body = Vec::new();
+        if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line)?;
+                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                    .unwrap_or(0);
+                if size == 0 {
+                    // trailers
+                    loop {
+                        let mut t = String::new();
+                        reader.read_line(&mut t)?;
+                        if t == "\r\n" || t.is_empty() {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                let mut chunk = vec![0; size];
+                reader.read_exact(&mut chunk)?;
+                body.extend_from_slice(&chunk);
+                let mut crlf = [0; 2];
+                reader.read_exact(&mut crlf)?;
+            }
+        } else if let Some(cl) = get("content-length") {
+            let n: usize = cl.trim().parse().unwrap_or(0);
+            body.resize(n, 0);
+            reader.read_exact(&mut body)?;
+        }
+        served += 1;
+        let path = uri.split('?').next().unwrap_or("").to_string();
+        let echo = || {
+            serde_json::json!({
+                "method": method,
+                "uri": uri,
+                "headers": hdrs.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect::<Vec<_>>(),
+                "body": String::from_utf8_lossy(&body),
+                "connection": conn_no,
+                "served_on_connection": served,
+            })
+            .to_string()
+        };
+        let head_only = method == "HEAD";
+        let respond = |out: &mut TcpStream, status: u16, extra: &str, body: &[u8]| {
+            let mut r = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nServer: upstream\r\n{extra}\r\n",
+                body.len()
+            )
+            .into_bytes();
+            if !head_only {
+                r.extend_from_slice(body);
+            }
+            out.write_all(&r)
+        };
+        if let Some(code) = path.strip_prefix("/status/") {
+            let code: u16 = code.parse().unwrap_or(200);
+            if code == 204 || code == 304 || code < 200 {
+                write!(out, "HTTP/1.1 {code} X\r\nServer: upstream\r\n\r\n")?;
+            } else {
+                respond(&mut out, code, "", b"")?;
+            }
+        } else if path == "/chunked" {
+            out.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+            if !head_only {
+                out.write_all(b"6\r\nhello \r\n3;ext=1\r\nwor\r\n2\r\nld\r\n0\r\nX-Trailer: t\r\n\r\n")?;
+            }
+        } else if path == "/close" {
+            out.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close")?;
+            return Ok(());
+        } else if let Some(ms) = path.strip_prefix("/slow/") {
+            std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(100)));
+            respond(&mut out, 200, "Content-Type: application/json\r\n", echo().as_bytes())?;
+        } else if path == "/garbage" {
+            out.write_all(b"NOT HTTP AT ALL\r\n\r\n")?;
+            return Ok(());
+        } else if path == "/reset" {
+            return Ok(());
+        } else if let Some(n) = path.strip_prefix("/big/") {
+            let n: usize = n.parse().unwrap_or(0);
+            respond(&mut out, 200, "", &vec![b'x'; n])?;
+        } else if path == "/conn-close" {
+            respond(&mut out, 200, "Connection: close\r\n", echo().as_bytes())?;
+            return Ok(());
+        } else {
+            respond(&mut out, 200, "Content-Type: application/json\r\n", echo().as_bytes())?;
+        }
+    }
+}
