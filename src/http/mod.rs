@@ -8,7 +8,7 @@
 //!   CRLF, sizes and trailers; [`write_chunk_header`] / [`LAST_CHUNK`] re-encode.
 //! - [`Limits`] ([`limits`]): every bound on untrusted input.
 //! - [`HeadError`] / [`ChunkError`] ([`error`]): what went wrong, with the client status.
-//! - [`slice`]: the bytes a `(start, end)` span names in the buffer.
+//! - [`slice()`]: the bytes a `(start, end)` span names in the buffer.
 //!
 //! The proxy loop reads into a buffer, calls [`parse_request`] until it returns a head,
 //! then frames the body with [`BodyFraming`] from `head_len` on.
