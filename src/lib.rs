@@ -1,16 +1,20 @@
 //! Portcullis: a thread-per-core API gateway that authenticates API consumers with JSON Web Tokens
 //! before proxying their requests upstream.
 //!
+//! - [`admin`]: the APISIX-compatible Admin API (control plane, its own threads).
 //! - [`config`]: the node config file (`config/config.yaml`): listeners, workers, admin keys, limits.
 //! - [`model`]: APISIX-shaped objects (routes, services, upstreams, consumers) and their validation.
 //! - [`snapshot`]: the compiled, immutable view the data plane reads (router, upstreams).
 //! - [`http`]: the HTTP/1.1 codec: head parsing, body framing, smuggling defences.
 //! - [`proxy`]: the per-connection loop, upstream pool, balancer and forwarding headers.
 //! - [`runtime`]: worker threads, listeners, driver selection, signals and graceful shutdown.
+//! - [`store`]: durable storage of the Admin API objects (embedded redb by default).
 
+pub mod admin;
 pub mod config;
 pub mod http;
 pub mod model;
 pub mod proxy;
 pub mod runtime;
 pub mod snapshot;
+pub mod store;
