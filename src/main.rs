@@ -7,10 +7,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use portcullis::admin::Control;
 use portcullis::config::NodeConfig;
 use portcullis::model::{load_standalone_file, NoPlugins};
 use portcullis::proxy::Shared;
 use portcullis::snapshot::{compile, Snapshot};
+use portcullis::store::EmbeddedStore;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -87,10 +89,33 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None => Snapshot::empty(),
     };
     let shared = Arc::new(Shared::new(config, snapshot));
-    let gateway = portcullis::runtime::start(shared.clone())?;
     let cfg = &shared.config;
+    // The Admin API and its store are the configuration source unless a standalone file is;
+    // the stored configuration is loaded and published before any worker accepts a request.
+    let admin = if standalone.is_some() {
+        tracing::info!(
+            "standalone mode: the Admin API is off, the configuration comes from the file"
+        );
+        None
+    } else {
+        let store = EmbeddedStore::open(&cfg.data_dir)?;
+        let control = Control::open(Box::new(store), shared.clone(), Box::new(NoPlugins))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.data_dir.display()))?;
+        if cfg.admin.enabled {
+            let addr =
+                portcullis::admin::start(cfg.admin.clone(), cfg.server_header.clone(), control)
+                    .with_context(|| {
+                        format!("cannot listen on {} for the Admin API", cfg.admin.listen)
+                    })?;
+            Some(addr)
+        } else {
+            None
+        }
+    };
+    let gateway = portcullis::runtime::start(shared.clone())?;
     tracing::info!(
         listen = ?cfg.node_listen,
+        admin = ?admin,
         workers = cfg.workers,
         driver = gateway.driver,
         "portcullis {} ready",

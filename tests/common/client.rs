@@ -2,7 +2,7 @@
 //! chunked, or until close; HEAD, 1xx, 204 and 304 without a body), so tests can keep a
 //! connection open, pipeline, and look at raw bytes.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 
 #[derive(Debug)]
@@ -116,7 +116,12 @@ pub fn read_response<R: BufRead>(r: &mut R, head_request: bool) -> std::io::Resu
         let headers: Vec<(String, String)> = resp
             .headers
             .iter()
-            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
             .collect();
         if status == 100 {
             continue;

@@ -36,10 +36,8 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "portcullis-test-{tag}-{}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("portcullis-test-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir is writable");
         TempDir(dir)
@@ -61,8 +59,8 @@ pub struct GatewayOpts {
     pub workers: usize,
     /// Extra top-level YAML appended to the generated config.yaml.
     pub extra_config: String,
-    /// The standalone (apisix.yaml) content.
-    pub standalone: String,
+    /// The standalone (apisix.yaml) content; `None` runs on the Admin API and its store.
+    pub standalone: Option<String>,
 }
 
 impl Default for GatewayOpts {
@@ -71,7 +69,7 @@ impl Default for GatewayOpts {
             driver: Driver::Uring,
             workers: 2,
             extra_config: String::new(),
-            standalone: "routes: []\n".into(),
+            standalone: Some("routes: []\n".into()),
         }
     }
 }
@@ -102,33 +100,64 @@ impl Gateway {
         };
         let config = format!(
             "node_listen: [\"127.0.0.1:{port}\"]\nworkers: {}\nio_driver: {driver}\n\
-             data_dir: data\nlog_level: debug\nstandalone: apisix.yaml\n\
+             data_dir: data\nlog_level: debug\n{}\
              deployment:\n  admin:\n    admin_listen: \"127.0.0.1:{admin_port}\"\n    \
              admin_key: [{{name: admin, key: {ADMIN_KEY}, role: admin}}]\n{}",
-            opts.workers, opts.extra_config
+            opts.workers,
+            if opts.standalone.is_some() {
+                "standalone: apisix.yaml\n"
+            } else {
+                ""
+            },
+            opts.extra_config
         );
         std::fs::write(dir.path().join("config.yaml"), config).map_err(|e| e.to_string())?;
-        std::fs::write(dir.path().join("apisix.yaml"), &opts.standalone)
-            .map_err(|e| e.to_string())?;
+        if let Some(standalone) = &opts.standalone {
+            std::fs::write(dir.path().join("apisix.yaml"), standalone)
+                .map_err(|e| e.to_string())?;
+        }
         let stderr_path = dir.path().join("stderr.log");
-        let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
-        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .arg("-c")
-            .arg(dir.path().join("config.yaml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| e.to_string())?;
         let mut gw = Gateway {
-            child: Some(child),
+            child: None,
             port,
             admin_port,
             dir,
             stderr_path,
         };
-        gw.wait_ready()?;
+        gw.spawn()?;
         Ok(gw)
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let stderr = std::fs::File::create(&self.stderr_path).map_err(|e| e.to_string())?;
+        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("-c")
+            .arg(self.dir.path().join("config.yaml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    /// Stops the process (SIGKILL when `kill9`, else SIGTERM and wait) and starts it again on
+    /// the same config, data directory and ports.
+    pub fn restart(&mut self, kill9: bool) -> Result<(), String> {
+        if let Some(mut child) = self.child.take() {
+            if kill9 {
+                let _ = child.kill();
+            } else {
+                self.signal_child(&child, 15);
+            }
+            let _ = child.wait();
+        }
+        self.spawn()
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.admin_port))
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {

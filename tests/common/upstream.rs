@@ -175,14 +175,21 @@ fn serve(stream: TcpStream, conn_no: usize) -> std::io::Result<()> {
         } else if path == "/chunked" {
             out.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?;
             if !head_only {
-                out.write_all(b"6\r\nhello \r\n3;ext=1\r\nwor\r\n2\r\nld\r\n0\r\nX-Trailer: t\r\n\r\n")?;
+                out.write_all(
+                    b"6\r\nhello \r\n3;ext=1\r\nwor\r\n2\r\nld\r\n0\r\nX-Trailer: t\r\n\r\n",
+                )?;
             }
         } else if path == "/close" {
             out.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close")?;
             return Ok(());
         } else if let Some(ms) = path.strip_prefix("/slow/") {
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(100)));
-            respond(&mut out, 200, "Content-Type: application/json\r\n", echo().as_bytes())?;
+            respond(
+                &mut out,
+                200,
+                "Content-Type: application/json\r\n",
+                echo().as_bytes(),
+            )?;
         } else if path == "/garbage" {
             out.write_all(b"NOT HTTP AT ALL\r\n\r\n")?;
             return Ok(());
@@ -195,7 +202,12 @@ fn serve(stream: TcpStream, conn_no: usize) -> std::io::Result<()> {
             respond(&mut out, 200, "Connection: close\r\n", echo().as_bytes())?;
             return Ok(());
         } else {
-            respond(&mut out, 200, "Content-Type: application/json\r\n", echo().as_bytes())?;
+            respond(
+                &mut out,
+                200,
+                "Content-Type: application/json\r\n",
+                echo().as_bytes(),
+            )?;
         }
     }
 }

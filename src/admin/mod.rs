@@ -1,0 +1,35 @@
+//! The APISIX-compatible Admin API (`/apisix/admin`, on `deployment.admin.admin_listen`).
+//!
+//! Every request needs an admin key (`X-API-KEY` header, `api_key` query argument or
+//! `X-API-KEY` cookie); `viewer` keys may only read; clients outside `allow_admin` get 403.
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | GET | `/apisix/admin/{kind}` | `{"total":N,"list":[{key,value,createdIndex,modifiedIndex}]}`; `page`, `page_size` (10–500) |
+//! | GET | `/apisix/admin/{kind}/{id}` | `{key,value,createdIndex,modifiedIndex}`, or 404 `{"message":"Key not found"}` |
+//! | PUT | `/apisix/admin/{kind}/{id}` or `/apisix/admin/{kind}` with the id in the body | 201 created / 200 replaced, `{key,value}` |
+//! | POST | `/apisix/admin/{kind}` | 201, `{key,value}` with a generated 20-digit id (not for consumers, credentials, secrets) |
+//! | PATCH | `/apisix/admin/{kind}/{id}` | JSON merge patch (`null` removes a field), 200 `{key,value}` |
+//! | PATCH | `/apisix/admin/{kind}/{id}/{field}/...` | replaces that field with the body, 200 `{key,value}` |
+//! | DELETE | `/apisix/admin/{kind}/{id}` | 200 `{"deleted":"1","key":...}`; 400 while something still uses it |
+//! | GET | `/apisix/admin/plugins/list` | names of the plugins this build enforces |
+//! | GET | `/apisix/admin/plugins/{name}`, `/apisix/admin/schema/plugins/{name}` | the plugin's schema |
+//!
+//! `{kind}` is `routes`, `services`, `upstreams`, `consumers` (id = username), `global_rules`,
+//! `plugin_configs`, `consumers/{username}/credentials` or `secrets/vault`. Invalid objects get
+//! 400 `{"error_msg":"invalid configuration: ..."}` naming every problem with its field path.
+//!
+//! - [`server`]: the HTTP server (own threads).
+//! - [`auth`]: keys, roles, allow-list.
+//! - [`api`]: dispatch and envelopes.
+//! - [`kind`]: kinds, keys and per-object validation.
+//! - [`control`]: store, mirror, whole-configuration checks and publication.
+
+pub mod api;
+pub mod auth;
+pub mod control;
+pub mod kind;
+pub mod server;
+
+pub use control::Control;
+pub use server::start;
