@@ -3,6 +3,8 @@
 //!
 //! - [`admin`]: the APISIX-compatible Admin API (control plane, its own threads).
 //! - [`config`]: the node config file (`config/config.yaml`): listeners, workers, admin keys, limits.
+//! - [`consumers`]: the shared consumer index (credential key → consumer, key material parsed).
+//! - [`plugins`]: the plugin registry and per-route chains (`jwt-auth`, Kong `jwt`).
 //! - [`model`]: APISIX-shaped objects (routes, services, upstreams, consumers) and their validation.
 //! - [`snapshot`]: the compiled, immutable view the data plane reads (router, upstreams).
 //! - [`http`]: the HTTP/1.1 codec: head parsing, body framing, smuggling defences.
@@ -12,8 +14,11 @@
 
 pub mod admin;
 pub mod config;
+pub mod consumers;
 pub mod http;
+pub mod jwt;
 pub mod model;
+pub mod plugins;
 pub mod proxy;
 pub mod runtime;
 pub mod snapshot;

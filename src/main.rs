@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 
 use portcullis::admin::Control;
 use portcullis::config::NodeConfig;
-use portcullis::model::{load_standalone_file, NoPlugins};
+use portcullis::model::load_standalone_file;
+use portcullis::plugins::{credentials, Registry};
 use portcullis::proxy::Shared;
 use portcullis::snapshot::{compile, Snapshot};
 use portcullis::store::EmbeddedStore;
@@ -99,7 +100,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None
     } else {
         let store = EmbeddedStore::open(&cfg.data_dir)?;
-        let control = Control::open(Box::new(store), shared.clone(), Box::new(NoPlugins))
+        let control = Control::open(Box::new(store), shared.clone(), Box::new(Registry))
             .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.data_dir.display()))?;
         if cfg.admin.enabled {
             let addr =
@@ -129,14 +130,16 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// Loads, validates and compiles a standalone file; every problem is in the error.
 fn load(file: &std::path::Path) -> Result<Snapshot, String> {
-    let set = load_standalone_file(file, &NoPlugins).map_err(|e| {
+    let set = load_standalone_file(file, &Registry).map_err(|e| {
         format!(
             "{}: invalid configuration:\n  {}",
             file.display(),
             e.0.join("\n  ")
         )
     })?;
-    compile(&set).map_err(|e| format!("{}: {e}", file.display()))
+    let index = credentials::index_of(&set.consumers)
+        .map_err(|e| format!("{}: invalid configuration:\n  {e}", file.display()))?;
+    compile(&set, std::sync::Arc::new(index)).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 fn init_logging(level: &str) {

@@ -4,6 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::control::{Control, ControlError, Entry};
 use super::kind::{validate, Kind};
+use crate::plugins::Registry;
 
 /// One Admin API request, already authenticated.
 pub struct ApiRequest<'a> {
@@ -85,9 +86,19 @@ pub fn handle(ctl: &mut Control, req: &ApiRequest) -> ApiResponse {
     let rest = req.path.strip_prefix("/apisix/admin").unwrap_or("");
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match segs.as_slice() {
-        ["plugins", "list"] if req.method == "GET" => return reply(200, json!([])),
+        ["plugins", "list"] if req.method == "GET" => {
+            return reply(200, json!(crate::plugins::NAMES))
+        }
         ["plugins", name] | ["schema", "plugins", name] if req.method == "GET" => {
-            return error(404, format!("plugin not found: {name}"))
+            let consumer = req
+                .query
+                .unwrap_or_default()
+                .split('&')
+                .any(|kv| kv == "schema_type=consumer");
+            return match Registry::schema(name, consumer) {
+                Some(schema) => reply(200, schema),
+                None => error(404, format!("plugin not found: {name}")),
+            };
         }
         [] => return error(404, "not found"),
         _ => {}
@@ -244,11 +255,11 @@ fn put(
             return Ok(error(404, format!("consumer {consumer} not found")));
         }
     }
+    if matches!(kind, Kind::Consumers | Kind::Credentials) {
+        fill_consumer_defaults(&mut value);
+    }
     if let Err(errs) = validate(kind, &value, &id, ctl.plugins()) {
-        return Ok(error(
-            400,
-            format!("invalid configuration: {}", errs.join("; ")),
-        ));
+        return Ok(invalid(errs));
     }
     if let Some(r) = missing_reference(ctl, kind, &value) {
         return Ok(r);
@@ -259,6 +270,31 @@ fn put(
         if created || post { 201 } else { 200 },
         json!({"key": key, "value": stored}),
     ))
+}
+
+/// Fills what consumer-side plugins generate when omitted (Kong `jwt`'s key and secret), so
+/// the generated values are stored and returned.
+fn fill_consumer_defaults(value: &mut Value) {
+    if let Some(Value::Object(plugins)) = value.get_mut("plugins") {
+        for (name, conf) in plugins.iter_mut() {
+            Registry::fill_consumer_defaults(name, conf);
+        }
+    }
+}
+
+/// A 400 naming every problem. Plugin errors keep APISIX's own wording
+/// (`failed to check the configuration of plugin jwt-auth err: ...`) without a prefix.
+fn invalid(errs: Vec<String>) -> ApiResponse {
+    let joined = errs.join("; ");
+    let plugin_only = errs.iter().all(|e| {
+        e.starts_with("invalid plugins configuration: ")
+            || e.starts_with("failed to check the configuration of plugin ")
+    });
+    if plugin_only {
+        error(400, joined)
+    } else {
+        error(400, format!("invalid configuration: {joined}"))
+    }
 }
 
 /// Ids and usernames: APISIX's `^[a-zA-Z0-9-_.]+$`, 1 to 64 characters.
@@ -322,11 +358,11 @@ fn patch(ctl: &mut Control, t: &Target, body: Option<Value>) -> Result<ApiRespon
     } else if let Err(msg) = set_path(&mut value, &t.sub_path, body) {
         return Ok(error(400, msg));
     }
+    if matches!(t.kind, Kind::Consumers | Kind::Credentials) {
+        fill_consumer_defaults(&mut value);
+    }
     if let Err(errs) = validate(t.kind, &value, id, ctl.plugins()) {
-        return Ok(error(
-            400,
-            format!("invalid configuration: {}", errs.join("; ")),
-        ));
+        return Ok(invalid(errs));
     }
     if let Some(r) = missing_reference(ctl, t.kind, &value) {
         return Ok(r);

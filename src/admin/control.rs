@@ -1,18 +1,27 @@
 //! The control plane's state: the store, an in-memory mirror of it, and publication of the
 //! compiled snapshot to the workers.
 //!
-//! A write is checked against the whole configuration *before* it is stored: the mirror is
-//! cloned, the change applied, every object rebuilt and the snapshot compiled; only when all of
-//! that succeeds is the change written (durably) and the new snapshot published. So an answered
+//! A write is checked against the rest of the configuration *before* it is stored, then written
+//! durably, then put in force; a refused change is rolled back from the mirror, so an answered
 //! 2xx is both on disk and in force, and a refused change leaves nothing behind.
+//!
+//! What "checked and put in force" costs depends on what changed:
+//! - routes, services, upstreams, global rules: the routing objects are rebuilt and the snapshot
+//!   recompiled and published (workers pick it up on their next request);
+//! - a consumer or a credential: only that consumer's entries in the shared consumer index are
+//!   replaced (key uniqueness checked first), so the cost does not grow with the number of
+//!   consumers;
+//! - secret managers: stored.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
+use crate::consumers::{Consumer as ConsumerView, ConsumerIndex, Credential, Scheme};
 use crate::model::{ConfigSet, Consumer, PluginCheck, Route, Service, Upstream};
+use crate::plugins::credentials;
 use crate::proxy::Shared;
 use crate::snapshot::{compile, Snapshot};
 use crate::store::{Op, Store, StoreError};
@@ -63,12 +72,51 @@ pub enum ControlError {
     Store(#[from] StoreError),
 }
 
+/// What a key holds, for routing a change to the right rebuild.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Area {
+    /// Routes, services, upstreams, global rules, plugin configs: the snapshot is recompiled.
+    Routing,
+    /// A consumer or one of its credentials: that consumer's index entries are replaced.
+    Consumer,
+    /// Secret managers and anything else: stored only.
+    Other,
+}
+
+fn area(key: &str) -> Area {
+    const ROUTING: [&str; 5] = [
+        "/apisix/routes/",
+        "/apisix/services/",
+        "/apisix/upstreams/",
+        "/apisix/global_rules/",
+        "/apisix/plugin_configs/",
+    ];
+    if ROUTING.iter().any(|p| key.starts_with(p)) {
+        Area::Routing
+    } else if key.starts_with("/apisix/consumers/") {
+        Area::Consumer
+    } else {
+        Area::Other
+    }
+}
+
+/// The consumer a consumer or credential key belongs to.
+fn username_of(key: &str) -> &str {
+    key.trim_start_matches("/apisix/consumers/")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+}
+
 /// The control plane.
 pub struct Control {
     store: Box<dyn Store>,
     shared: Arc<Shared>,
     plugins: Box<dyn PluginCheck + Send>,
     objects: BTreeMap<String, Entry>,
+    index: Arc<ConsumerIndex>,
+    /// The index keys each consumer owns, so a change replaces exactly those.
+    owned: HashMap<String, Vec<(Scheme, Arc<str>)>>,
 }
 
 impl Control {
@@ -85,20 +133,41 @@ impl Control {
             let entry = Entry::from_stored(&key, &bytes)?;
             objects.insert(key, entry);
         }
-        let snapshot = build(&objects, plugins.as_ref())
-            .map_err(|e| format!("the stored configuration is invalid: {e}"))?;
-        shared.publish(snapshot);
-        Ok(Control {
+        let index = Arc::new(ConsumerIndex::new());
+        let mut ctl = Control {
             store,
             shared,
             plugins,
             objects,
-        })
+            index,
+            owned: HashMap::new(),
+        };
+        let snapshot = ctl
+            .build()
+            .map_err(|e| format!("the stored configuration is invalid: {e}"))?;
+        let usernames: Vec<String> = ctl
+            .list(Kind::Consumers, None)
+            .into_iter()
+            .map(|(k, _)| username_of(k).to_string())
+            .collect();
+        for name in usernames {
+            let (consumer, creds) = ctl
+                .consumer_entries(&name)
+                .map_err(|e| format!("the stored configuration is invalid: {e}"))?;
+            ctl.install(&name, consumer, creds);
+        }
+        ctl.shared.publish(snapshot);
+        Ok(ctl)
     }
 
     /// The plugin registry objects are checked with.
     pub fn plugins(&self) -> &dyn PluginCheck {
         self.plugins.as_ref()
+    }
+
+    /// The shared consumer index.
+    pub fn index(&self) -> &Arc<ConsumerIndex> {
+        &self.index
     }
 
     /// The object at `key`.
@@ -125,10 +194,11 @@ impl Control {
     /// object. Returns the stored value and whether it was created.
     pub fn put(&mut self, key: &str, mut value: Value) -> Result<(Value, bool), ControlError> {
         let now = unix_now();
-        let prev = self.objects.get(key);
+        let prev = self.objects.get(key).cloned();
         let created = prev.is_none();
         if let Some(obj) = value.as_object_mut() {
             let create_time = prev
+                .as_ref()
                 .and_then(|p| p.value.get("create_time").cloned())
                 .unwrap_or(json!(now));
             obj.insert("create_time".into(), create_time);
@@ -137,38 +207,154 @@ impl Control {
         let rev = self.store.revision()? + 1;
         let entry = Entry {
             value: value.clone(),
-            created: prev.map_or(rev, |p| p.created),
+            created: prev.as_ref().map_or(rev, |p| p.created),
             modified: rev,
         };
-        let mut next = self.objects.clone();
-        next.insert(key.to_string(), entry.clone());
-        self.commit(
-            next,
-            vec![Op::Put {
-                key: key.to_string(),
-                value: entry.to_stored(),
-            }],
-        )?;
+        let op = Op::Put {
+            key: key.to_string(),
+            value: entry.to_stored(),
+        };
+        self.objects.insert(key.to_string(), entry);
+        self.commit(key, prev, op)?;
         Ok((value, created))
     }
 
     /// Deletes the object at `key`; `false` when there was none.
     pub fn delete(&mut self, key: &str) -> Result<bool, ControlError> {
-        if !self.objects.contains_key(key) {
+        let Some(prev) = self.objects.remove(key) else {
             return Ok(false);
-        }
-        let mut next = self.objects.clone();
-        next.remove(key);
-        self.commit(next, vec![Op::Delete { key: key.into() }])?;
+        };
+        self.commit(key, Some(prev), Op::Delete { key: key.into() })?;
         Ok(true)
     }
 
-    fn commit(&mut self, next: BTreeMap<String, Entry>, ops: Vec<Op>) -> Result<(), ControlError> {
-        let snapshot = build(&next, self.plugins.as_ref()).map_err(ControlError::Invalid)?;
-        self.store.apply(&ops)?;
-        self.objects = next;
-        self.shared.publish(snapshot);
+    /// `self.objects` already holds the change to `key` (`prev` is what it replaced). Checks
+    /// it against the rest of the configuration, stores it durably, then puts it in force; on
+    /// any failure the change is rolled back and nothing is left half-applied.
+    fn commit(&mut self, key: &str, prev: Option<Entry>, op: Op) -> Result<(), ControlError> {
+        let applied = match area(key) {
+            Area::Routing => self
+                .build()
+                .map_err(ControlError::Invalid)
+                .and_then(|snapshot| {
+                    self.store.apply(std::slice::from_ref(&op))?;
+                    self.shared.publish(snapshot);
+                    Ok(())
+                }),
+            Area::Consumer => {
+                let name = username_of(key).to_string();
+                self.consumer_entries(&name)
+                    .map_err(ControlError::Invalid)
+                    .and_then(|(consumer, creds)| {
+                        self.check_unique(&name, &creds)?;
+                        self.store.apply(std::slice::from_ref(&op))?;
+                        self.install(&name, consumer, creds);
+                        Ok(())
+                    })
+            }
+            Area::Other => self
+                .store
+                .apply(std::slice::from_ref(&op))
+                .map(drop)
+                .map_err(Into::into),
+        };
+        if applied.is_err() {
+            match prev {
+                Some(p) => {
+                    self.objects.insert(key.to_string(), p);
+                }
+                None => {
+                    self.objects.remove(key);
+                }
+            }
+        }
+        applied
+    }
+
+    /// Rebuilds the routing part of the configuration and compiles the snapshot.
+    fn build(&self) -> Result<Snapshot, String> {
+        build(&self.objects, self.plugins.as_ref(), self.index.clone())
+    }
+
+    /// Consumer `name`'s index entries from the objects as they are now (`None` consumer when
+    /// it was deleted).
+    #[allow(clippy::type_complexity)]
+    fn consumer_entries(
+        &self,
+        name: &str,
+    ) -> Result<(Option<Arc<ConsumerView>>, Vec<(Scheme, Arc<Credential>)>), String> {
+        let key = Kind::Consumers.key(None, name);
+        let Some(entry) = self.objects.get(&key) else {
+            return Ok((None, Vec::new()));
+        };
+        let consumer = Consumer::from_json(&entry.value, Some(name), self.plugins.as_ref())
+            .map_err(|e| format!("{key}: {e}"))?;
+        let creds = self.list(Kind::Credentials, Some(name));
+        let plugin_maps: Vec<(String, Map<String, Value>)> = creds
+            .iter()
+            .map(|(k, e)| {
+                let id = k.rsplit('/').next().unwrap_or_default().to_string();
+                let plugins = e
+                    .value
+                    .get("plugins")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                (id, plugins)
+            })
+            .collect();
+        let refs: Vec<(&str, &Map<String, Value>)> =
+            plugin_maps.iter().map(|(i, p)| (i.as_str(), p)).collect();
+        let (view, entries) = credentials::entries(&consumer, &refs, &credentials::resolve_env);
+        Ok((Some(view), entries))
+    }
+
+    /// Refuses a key another consumer (or another credential of this one) already uses;
+    /// APISIX lets the last one loaded win, which silently re-routes tokens.
+    fn check_unique(
+        &self,
+        name: &str,
+        creds: &[(Scheme, Arc<Credential>)],
+    ) -> Result<(), ControlError> {
+        for (i, (scheme, cred)) in creds.iter().enumerate() {
+            let dup_here = creds[..i]
+                .iter()
+                .any(|(s, c)| s == scheme && c.key == cred.key);
+            let other = self
+                .index
+                .credential(*scheme, &cred.key)
+                .filter(|c| &*c.consumer.username != name);
+            let holder = if dup_here {
+                Some((cred.id.clone(), name.to_string()))
+            } else {
+                other.map(|c| (c.id.clone(), c.consumer.username.to_string()))
+            };
+            if let Some((id, consumer)) = holder {
+                let plugin = scheme.plugin();
+                return Err(ControlError::Invalid(match id {
+                    Some(id) => format!(
+                        "duplicate key of plugin {plugin} found with credential: {id} of consumer: {consumer}"
+                    ),
+                    None => format!("duplicate key of plugin {plugin} found with consumer: {consumer}"),
+                }));
+            }
+        }
         Ok(())
+    }
+
+    fn install(
+        &mut self,
+        name: &str,
+        consumer: Option<Arc<ConsumerView>>,
+        creds: Vec<(Scheme, Arc<Credential>)>,
+    ) {
+        let keys: Vec<(Scheme, Arc<str>)> =
+            creds.iter().map(|(s, c)| (*s, c.key.clone())).collect();
+        let old = self.owned.remove(name).unwrap_or_default();
+        self.index.replace(name, consumer.clone(), &old, creds);
+        if consumer.is_some() {
+            self.owned.insert(name.to_string(), keys);
+        }
     }
 }
 
@@ -179,33 +365,46 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Rebuilds every object and compiles the snapshot.
+/// Rebuilds the routing objects (routes, services, upstreams, global rules) and compiles the
+/// snapshot; consumers are not looked at (they live in the index).
 pub fn build(
     objects: &BTreeMap<String, Entry>,
     plugins: &dyn PluginCheck,
+    consumers: Arc<ConsumerIndex>,
 ) -> Result<Snapshot, String> {
     let mut set = ConfigSet::default();
     let mut errs = Vec::new();
     let id_of = |key: &str| key.rsplit('/').next().unwrap_or_default().to_string();
-    for (key, e) in objects {
-        let id = id_of(key);
-        let r = if Kind::Routes.owns(key, None) {
-            Route::from_json(&e.value, Some(&id), plugins).map(|r| set.routes.push(r))
-        } else if Kind::Services.owns(key, None) {
-            Service::from_json(&e.value, Some(&id), plugins).map(|s| set.services.push(s))
-        } else if Kind::Upstreams.owns(key, None) {
-            Upstream::from_json(&e.value, Some(&id)).map(|u| set.upstreams.push(u))
-        } else if Kind::Consumers.owns(key, None) {
-            Consumer::from_json(&e.value, Some(&id), plugins).map(|c| set.consumers.push(c))
-        } else {
-            Ok(())
-        };
-        if let Err(e) = r {
-            errs.push(format!("{key}: {e}"));
+    let section = |prefix: &'static str| {
+        objects
+            .range(prefix.to_string()..)
+            .take_while(move |(k, _)| k.starts_with(prefix))
+    };
+    for (key, e) in section("/apisix/routes/") {
+        match Route::from_json(&e.value, Some(&id_of(key)), plugins) {
+            Ok(r) => set.routes.push(r),
+            Err(err) => errs.push(format!("{key}: {err}")),
+        }
+    }
+    for (key, e) in section("/apisix/services/") {
+        match Service::from_json(&e.value, Some(&id_of(key)), plugins) {
+            Ok(s) => set.services.push(s),
+            Err(err) => errs.push(format!("{key}: {err}")),
+        }
+    }
+    for (key, e) in section("/apisix/upstreams/") {
+        match Upstream::from_json(&e.value, Some(&id_of(key))) {
+            Ok(u) => set.upstreams.push(u),
+            Err(err) => errs.push(format!("{key}: {err}")),
+        }
+    }
+    for (_, e) in section("/apisix/global_rules/") {
+        if let Some(p) = e.value.get("plugins").and_then(Value::as_object) {
+            set.global_rules.push(p.clone());
         }
     }
     if !errs.is_empty() {
         return Err(errs.join("; "));
     }
-    compile(&set).map_err(|e| e.to_string())
+    compile(&set, consumers).map_err(|e| e.to_string())
 }

@@ -38,13 +38,18 @@ use super::{Consumer, PluginCheck, Route, Service, Upstream, ValidationErrors};
 mod tests;
 
 /// Top-level sections this gateway reads.
-const SECTIONS: &[&str] = &["routes", "services", "upstreams", "consumers"];
+const SECTIONS: &[&str] = &[
+    "routes",
+    "services",
+    "upstreams",
+    "consumers",
+    "global_rules",
+];
 
 /// Top-level sections of APISIX's file that this gateway does not support yet: refused unless
 /// empty.
 const UNSUPPORTED: &[&str] = &[
     "plugins",
-    "global_rules",
     "plugin_configs",
     "ssls",
     "consumer_groups",
@@ -63,6 +68,8 @@ pub struct ConfigSet {
     pub upstreams: Vec<Upstream>,
     /// Defaults to empty.
     pub consumers: Vec<Consumer>,
+    /// The `plugins` of each global rule. Defaults to empty.
+    pub global_rules: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Reads and checks a standalone file: JSON when its name ends in `.json`, else YAML (or JSON when
@@ -243,6 +250,7 @@ fn check_file(doc: &Value, registry: &dyn PluginCheck, errors: &mut Vec<String>)
     let service_items = items(doc, "services", errors);
     let upstream_items = items(doc, "upstreams", errors);
     let consumer_items = items(doc, "consumers", errors);
+    let global_items = items(doc, "global_rules", errors);
 
     let routes = parse_each(&route_items, errors, |v, id| {
         Route::from_json(v, id, registry)
@@ -255,6 +263,24 @@ fn check_file(doc: &Value, registry: &dyn PluginCheck, errors: &mut Vec<String>)
         Consumer::from_json(v, None, registry)
     });
 
+    let mut global_rules = Vec::new();
+    for item in &global_items {
+        match item.value.get("plugins") {
+            Some(Value::Object(plugins)) => {
+                let before = errors.len();
+                for (name, conf) in plugins {
+                    if let Err(e) = registry.check(name, conf) {
+                        errors.push(format!("{}: plugins.{name}: {e}", item.label));
+                    }
+                }
+                if errors.len() == before {
+                    global_rules.push(plugins.clone());
+                }
+            }
+            _ => errors.push(format!("{}: property \"plugins\" is required", item.label)),
+        }
+    }
+    unique_ids(&global_items, "id", errors);
     unique_ids(&route_items, "id", errors);
     let service_ids = unique_ids(&service_items, "id", errors);
     let upstream_ids = unique_ids(&upstream_items, "id", errors);
@@ -322,5 +348,6 @@ fn check_file(doc: &Value, registry: &dyn PluginCheck, errors: &mut Vec<String>)
         services: services.into_iter().flatten().collect(),
         upstreams: upstreams.into_iter().flatten().collect(),
         consumers: consumers.into_iter().flatten().collect(),
+        global_rules,
     }
 }

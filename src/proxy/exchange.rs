@@ -20,6 +20,7 @@ use crate::http::{
     parse_response, write_chunk_header, BodyFraming, ChunkedDecoder, RequestHead, ResponseHead,
 };
 use crate::model::PassHost;
+use crate::plugins::phase::{Ctx, Edits, Request};
 use crate::snapshot::{RouteEntry, UpstreamTarget};
 
 use super::conn::{Bufs, ConnInfo, READ_BUF};
@@ -85,7 +86,25 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
             return answer(w, client, bufs, head, 413, "413 Request Entity Too Large").await;
         }
     }
-    match proxy(w, client, bufs, head, info, route).await {
+    let mut edits = Edits::default();
+    if !route.chain.is_empty() {
+        let req = Request {
+            head,
+            buf: &bufs.rbuf,
+            peer: info.peer,
+        };
+        let mut ctx = Ctx {
+            now: unix_now(),
+            ..Ctx::default()
+        };
+        if let Err(r) = route
+            .chain
+            .access(&req, &snap.consumers, &mut ctx, &mut edits)
+        {
+            return answer_with(w, client, bufs, head, r.status, &r.headers, &r.body).await;
+        }
+    }
+    match proxy(w, client, bufs, head, info, route, &edits).await {
         Ok(next) => next,
         Err(Fail::Status(status, msg)) => {
             reply::json_error(&mut bufs.wbuf, status, msg, &cfg.server_header, true);
@@ -94,6 +113,12 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
         }
         Err(Fail::Client) => Next::Close,
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Answers `head` with a gateway error without contacting an upstream. The connection stays
@@ -106,9 +131,31 @@ async fn answer<S: AsyncWriteRent>(
     status: u16,
     msg: &'static str,
 ) -> Next {
+    let body = serde_json::json!({ "error_msg": msg }).to_string();
+    answer_with(w, client, bufs, head, status, &[], &body).await
+}
+
+/// Answers `head` with a JSON `body` and extra `headers` (a plugin's reply).
+async fn answer_with<S: AsyncWriteRent>(
+    w: &Worker,
+    client: &mut S,
+    bufs: &mut Bufs,
+    head: &RequestHead,
+    status: u16,
+    headers: &[(&'static str, String)],
+    body: &str,
+) -> Next {
     let cfg = &w.shared.config;
     let close = !head.keep_alive || !matches!(head.body, BodyFraming::None) || w.closing();
-    reply::json_error(&mut bufs.wbuf, status, msg, &cfg.server_header, close);
+    bufs.wbuf.clear();
+    reply::json_response_with(
+        &mut bufs.wbuf,
+        status,
+        headers,
+        body,
+        &cfg.server_header,
+        close,
+    );
     if write_all(client, &mut bufs.wbuf, cfg.timeouts.send)
         .await
         .is_err()
@@ -136,6 +183,7 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
     head: &RequestHead,
     info: &ConnInfo,
     route: &RouteEntry,
+    edits: &Edits,
 ) -> Result<Next, Fail> {
     let cfg = &w.shared.config;
     let up = &route.upstream;
@@ -181,7 +229,7 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
     let mut tried = Vec::new();
     let (node, addr, mut conn) = connect(w, up, &mut tried, Instant::now()).await?;
     let resp = loop {
-        build_head(bufs, head, up, node, &client_info, &plan);
+        build_head(bufs, head, up, node, &client_info, &plan, edits);
         let result = match send_request(w, client, &mut conn, bufs, head, &plan, up).await {
             Ok(()) => read_response_head(&mut conn, &mut bufs.ubuf, head, w, up).await,
             Err(e) => Err(e),
@@ -274,6 +322,7 @@ fn build_head(
     node: usize,
     client: &ClientInfo,
     plan: &BodyPlan,
+    edits: &Edits,
 ) {
     let rb = &bufs.rbuf;
     let host: &[u8] = match &up.pass_host {
@@ -284,9 +333,21 @@ fn build_head(
         PassHost::Node => up.nodes[node].host_header.as_bytes(),
         PassHost::Rewrite(h) => h.as_bytes(),
     };
-    let target = origin_form(head, rb);
+    let target = edits
+        .target
+        .as_deref()
+        .unwrap_or_else(|| origin_form(head, rb));
     bufs.wbuf.clear();
-    forward::request_head(&mut bufs.wbuf, rb, head, target, host, client, plan.framing);
+    forward::request_head(
+        &mut bufs.wbuf,
+        rb,
+        head,
+        target,
+        host,
+        client,
+        plan.framing,
+        edits,
+    );
     if plan.coalesced && plan.buffered > 0 {
         bufs.wbuf
             .extend_from_slice(&rb[head.head_len..head.head_len + plan.buffered]);

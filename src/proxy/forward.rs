@@ -13,6 +13,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::http::{HeaderSpan, RequestHead, ResponseHead};
+use crate::plugins::phase::Edits;
 
 use super::date;
 
@@ -75,6 +76,7 @@ fn is(name: &[u8], want: &[u8]) -> bool {
 /// Writes the head of the request sent upstream.
 ///
 /// `host` is the `Host` value to send; `path_and_query` the origin-form target.
+#[allow(clippy::too_many_arguments)]
 pub fn request_head(
     out: &mut Vec<u8>,
     buf: &[u8],
@@ -83,6 +85,7 @@ pub fn request_head(
     host: &[u8],
     client: &ClientInfo,
     body: Framing,
+    edits: &Edits,
 ) {
     out.extend_from_slice(head.method.as_str().as_bytes());
     out.push(b' ');
@@ -101,6 +104,7 @@ pub fn request_head(
             || is(name, b"x-real-ip")
             || is(name, b"x-forwarded-for")
             || named(buf, &head.connection_tokens, name)
+            || edits.drops(name)
         {
             continue;
         }
@@ -147,6 +151,9 @@ pub fn request_head(
         }
     }
     out.extend_from_slice(b"\r\n");
+    for (name, value) in &edits.set {
+        out_header(out, name.as_bytes(), value.as_bytes());
+    }
     framing_header(out, body);
     out.extend_from_slice(b"\r\n");
 }

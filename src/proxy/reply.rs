@@ -25,6 +25,18 @@ pub fn json_error(out: &mut Vec<u8>, status: u16, message: &str, server: &str, c
 
 /// Appends a complete response with a JSON `body` (a newline is added, as APISIX does).
 pub fn json_response(out: &mut Vec<u8>, status: u16, body: &str, server: &str, close: bool) {
+    json_response_with(out, status, &[], body, server, close)
+}
+
+/// [`json_response`] with extra headers (a plugin's `WWW-Authenticate`, rate-limit headers).
+pub fn json_response_with(
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: &[(&str, String)],
+    body: &str,
+    server: &str,
+    close: bool,
+) {
     use std::io::Write;
     // Writing into a Vec cannot fail.
     let _ = write!(out, "HTTP/1.1 {} {}\r\nDate: ", status, reason(status));
@@ -36,6 +48,9 @@ pub fn json_response(out: &mut Vec<u8>, status: u16, body: &str, server: &str, c
     );
     if !server.is_empty() {
         let _ = write!(out, "Server: {server}\r\n");
+    }
+    for (name, value) in headers {
+        let _ = write!(out, "{name}: {value}\r\n");
     }
     if close {
         out.extend_from_slice(b"Connection: close\r\n");

@@ -10,7 +10,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::consumers::ConsumerIndex;
 use crate::model::{ConfigSet, KeepalivePool, PassHost, Upstream};
+use crate::plugins::Chain;
 
 use super::router::{RouteSpec, Router};
 
@@ -20,6 +22,9 @@ pub struct Snapshot {
     pub router: Router,
     /// Enabled routes, in the order the router was built with.
     pub routes: Vec<RouteEntry>,
+    /// Consumers and their credentials. Shared (not copied) between the snapshots the Admin
+    /// API publishes, and updated in place; a standalone reload builds a new one.
+    pub consumers: Arc<ConsumerIndex>,
 }
 
 impl Snapshot {
@@ -28,6 +33,7 @@ impl Snapshot {
         Snapshot {
             router: Router::build(&[]),
             routes: Vec::new(),
+            consumers: Arc::new(ConsumerIndex::new()),
         }
     }
 }
@@ -38,6 +44,8 @@ pub struct RouteEntry {
     pub id: Arc<str>,
     /// Where matching requests go.
     pub upstream: Arc<UpstreamTarget>,
+    /// Plugins to run, global rules and service plugins merged in.
+    pub chain: Arc<Chain>,
 }
 
 /// An upstream with its nodes resolved to socket addresses.
@@ -78,12 +86,15 @@ pub enum CompileError {
     /// A reference names an object that does not exist (the validator normally catches these).
     #[error("{0}")]
     Dangling(String),
+    /// A plugin configuration does not compile (the validator normally catches these).
+    #[error("{0}")]
+    Plugin(String),
 }
 
 /// Compiles `set` into a snapshot. Host names that do not resolve are logged and leave their
 /// node unusable rather than failing the whole configuration: DNS can come back, a rejected
 /// config would not.
-pub fn compile(set: &ConfigSet) -> Result<Snapshot, CompileError> {
+pub fn compile(set: &ConfigSet, consumers: Arc<ConsumerIndex>) -> Result<Snapshot, CompileError> {
     let mut by_id: HashMap<&str, Arc<UpstreamTarget>> = HashMap::new();
     for up in &set.upstreams {
         if let Some(id) = up.id.as_deref() {
@@ -103,6 +114,13 @@ pub fn compile(set: &ConfigSet) -> Result<Snapshot, CompileError> {
         }
     }
 
+    let mut global = serde_json::Map::new();
+    for rule in &set.global_rules {
+        for (k, v) in rule {
+            global.insert(k.clone(), v.clone());
+        }
+    }
+    let empty = serde_json::Map::new();
     let mut specs = Vec::new();
     let mut routes = Vec::new();
     for route in set.routes.iter().filter(|r| r.status) {
@@ -134,14 +152,22 @@ pub fn compile(set: &ConfigSet) -> Result<Snapshot, CompileError> {
             methods: route.methods.clone(),
             priority: route.priority,
         });
+        let chain = Chain::compile(&[
+            &global,
+            service.map_or(&empty, |s| &s.plugins),
+            &route.plugins,
+        ])
+        .map_err(|e| CompileError::Plugin(format!("route {}: {e}", route.id)))?;
         routes.push(RouteEntry {
             id: Arc::from(route.id.as_str()),
             upstream,
+            chain,
         });
     }
     Ok(Snapshot {
         router: Router::build(&specs),
         routes,
+        consumers,
     })
 }
 

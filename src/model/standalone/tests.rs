@@ -97,9 +97,9 @@ fn syntax_errors() {
 #[test]
 fn top_level_keys() {
     assert_eq!(
-        errors("route: []\nglobal_rules:\n  - id: 1\n    plugins: {}\nplugins: []\n"),
+        errors("route: []\nplugin_configs:\n  - id: 1\n    plugins: {}\nplugins: []\n"),
         [
-            "property \"global_rules\" is not supported yet",
+            "property \"plugin_configs\" is not supported yet",
             "additional properties forbidden, found route",
         ]
     );

@@ -1,0 +1,191 @@
+//! The consumer index: who a credential key belongs to, with its key material parsed once.
+//!
+//! Shared by every worker and updated in place by the control thread, one consumer at a time:
+//! a credential change touches only that consumer's entries, never rebuilds the index (a PUT
+//! costs the same with 10 or 1,000,000 consumers). The maps are sharded (`dashmap`), so a
+//! writer locks one shard briefly and readers on other shards never wait.
+//!
+//! Entries are immutable `Arc`s: a change inserts a new `Arc`, so a request that already holds
+//! the old one finishes with it, and per-core caches notice staleness by pointer identity
+//! ([`ConsumerIndex::is_current`]).
+//!
+//! - [`Consumer`]: what the upstream headers and consumer plugins need of a consumer.
+//! - [`Credential`]: one authentication credential, its consumer and its ready key.
+//! - [`Scheme`]: which plugin's key space a credential lives in (`jwt-auth` and Kong's `jwt`
+//!   keys are separate, as they are separate plugins in the peers).
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use serde_json::{Map, Value};
+
+use crate::jwt::VerifyKey;
+
+/// A consumer as the data plane sees it.
+#[derive(Debug)]
+pub struct Consumer {
+    /// APISIX `username` (Kong `username`).
+    pub username: Arc<str>,
+    /// Kong's consumer id (`X-Consumer-ID`): the imported Kong id when there was one, else the
+    /// username.
+    pub id: Arc<str>,
+    /// `labels.custom_id` (`X-Consumer-Custom-Id`).
+    pub custom_id: Option<Arc<str>>,
+    /// Consumer-level plugin configurations (validated), applied after authentication.
+    pub plugins: Map<String, Value>,
+}
+
+impl Consumer {
+    /// A consumer from its validated Admin API object.
+    pub fn from_model(c: &crate::model::Consumer) -> Consumer {
+        let username: Arc<str> = c.username.as_str().into();
+        Consumer {
+            id: c
+                .labels
+                .get("kong_id")
+                .map(|s| Arc::from(s.as_str()))
+                .unwrap_or_else(|| username.clone()),
+            username,
+            custom_id: c.labels.get("custom_id").map(|s| Arc::from(s.as_str())),
+            plugins: c.plugins.clone(),
+        }
+    }
+}
+
+/// The key spaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// APISIX `jwt-auth`.
+    JwtAuth,
+    /// Kong `jwt`.
+    KongJwt,
+}
+
+impl Scheme {
+    /// The plugin name.
+    pub fn plugin(self) -> &'static str {
+        match self {
+            Scheme::JwtAuth => "jwt-auth",
+            Scheme::KongJwt => "jwt",
+        }
+    }
+}
+
+/// Verification material of a credential.
+#[derive(Debug)]
+pub enum Material {
+    /// Ready to verify.
+    Key(VerifyKey),
+    /// Kong HMAC: the secret as is, and base64url-decoded for routes with `secret_is_base64`
+    /// (`None` when it does not decode).
+    KongHmac {
+        /// Secret bytes as written.
+        plain: VerifyKey,
+        /// Secret decoded as base64url.
+        decoded: Option<VerifyKey>,
+    },
+    /// Cannot be used (an unresolvable secret reference); every token for it is refused.
+    Unusable(String),
+}
+
+/// One credential.
+#[derive(Debug)]
+pub struct Credential {
+    /// Its consumer.
+    pub consumer: Arc<Consumer>,
+    /// The APISIX credential id; `None` for a key configured inline on the consumer.
+    pub id: Option<Arc<str>>,
+    /// The lookup key (`key` of the credential).
+    pub key: Arc<str>,
+    /// Key material, parsed when the credential was written.
+    pub material: Material,
+    /// `lifetime_grace_period` (APISIX), seconds.
+    pub grace: i64,
+}
+
+/// The shared index.
+#[derive(Default)]
+pub struct ConsumerIndex {
+    consumers: DashMap<Arc<str>, Arc<Consumer>>,
+    jwt_auth: DashMap<Arc<str>, Arc<Credential>>,
+    kong_jwt: DashMap<Arc<str>, Arc<Credential>>,
+}
+
+impl ConsumerIndex {
+    /// An empty index.
+    pub fn new() -> ConsumerIndex {
+        ConsumerIndex::default()
+    }
+
+    fn map(&self, scheme: Scheme) -> &DashMap<Arc<str>, Arc<Credential>> {
+        match scheme {
+            Scheme::JwtAuth => &self.jwt_auth,
+            Scheme::KongJwt => &self.kong_jwt,
+        }
+    }
+
+    /// The credential with `key` in `scheme`'s key space.
+    #[inline]
+    pub fn credential(&self, scheme: Scheme, key: &str) -> Option<Arc<Credential>> {
+        self.map(scheme).get(key).map(|e| e.value().clone())
+    }
+
+    /// Whether `cred` is still the credential stored under its key (caches use this).
+    #[inline]
+    pub fn is_current(&self, scheme: Scheme, cred: &Arc<Credential>) -> bool {
+        self.map(scheme)
+            .get(&*cred.key)
+            .is_some_and(|e| Arc::ptr_eq(e.value(), cred))
+    }
+
+    /// The consumer named `username` (anonymous consumers are found this way). Kong's
+    /// `anonymous` may also name a consumer by id.
+    pub fn consumer(&self, username: &str) -> Option<Arc<Consumer>> {
+        if let Some(c) = self.consumers.get(username) {
+            return Some(c.value().clone());
+        }
+        self.consumers
+            .iter()
+            .find(|e| &*e.value().id == username)
+            .map(|e| e.value().clone())
+    }
+
+    /// Replaces everything known about consumer `username`: `consumer` (`None` removes it) and
+    /// its credentials. `old` lists the keys it had, which are removed first unless reused.
+    pub fn replace(
+        &self,
+        username: &str,
+        consumer: Option<Arc<Consumer>>,
+        old: &[(Scheme, Arc<str>)],
+        new: Vec<(Scheme, Arc<Credential>)>,
+    ) {
+        for (scheme, key) in old {
+            if !new.iter().any(|(s, c)| s == scheme && c.key == *key) {
+                // Only remove an entry this consumer owns (never another consumer's).
+                self.map(*scheme)
+                    .remove_if(&**key, |_, c| &*c.consumer.username == username);
+            }
+        }
+        for (scheme, cred) in new {
+            self.map(scheme).insert(cred.key.clone(), cred);
+        }
+        match consumer {
+            Some(c) => {
+                self.consumers.insert(c.username.clone(), c);
+            }
+            None => {
+                self.consumers.remove(username);
+            }
+        }
+    }
+
+    /// Number of credentials in `scheme`.
+    pub fn len(&self, scheme: Scheme) -> usize {
+        self.map(scheme).len()
+    }
+
+    /// Whether there are no consumers at all.
+    pub fn is_empty(&self) -> bool {
+        self.consumers.is_empty()
+    }
+}

@@ -1,0 +1,203 @@
+//! The `jwt-auth` request check, in APISIX's order (reference §1.3): fetch the token (header,
+//! then query argument, then cookie; the first present source is used, good or bad), parse,
+//! find the credential by the key claim, pin the algorithm, verify the signature, check the
+//! claims, attach the consumer. Every failure is a 401 with a generic message and
+//! `WWW-Authenticate: Bearer realm="..."`; the detailed reason goes to the log only.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::consumers::{ConsumerIndex, Credential, Material, Scheme};
+use crate::jwt::{self, Dialect};
+use crate::plugins::phase::{Ctx, Edits, Reply, Request};
+use crate::plugins::source;
+
+use super::RouteConf;
+
+/// Why a request failed: the client message and the log detail.
+struct Denied {
+    message: &'static str,
+    detail: String,
+}
+
+fn denied(message: &'static str, detail: impl Into<String>) -> Denied {
+    Denied {
+        message,
+        detail: detail.into(),
+    }
+}
+
+const VERIFY_FAILED: &str = "failed to verify jwt";
+
+/// Runs `jwt-auth` for one request.
+pub fn access(
+    conf: &RouteConf,
+    req: &Request<'_>,
+    index: &ConsumerIndex,
+    ctx: &mut Ctx,
+    edits: &mut Edits,
+) -> Result<(), Reply> {
+    match authenticate(conf, req, index, ctx, edits) {
+        Ok(cred) => {
+            attach(ctx, edits, cred.consumer.clone(), cred.id.as_deref());
+            Ok(())
+        }
+        Err(d) => {
+            tracing::info!(plugin = "jwt-auth", reason = %d.detail, "authentication failed");
+            if let Some(anon) = &conf.anonymous_consumer {
+                return match index.consumer(anon) {
+                    Some(c) => {
+                        attach(ctx, edits, c, None);
+                        Ok(())
+                    }
+                    None => {
+                        tracing::warn!(
+                            plugin = "jwt-auth",
+                            "failed to get anonymous consumer {anon}"
+                        );
+                        Err(unauthorized(conf, "Invalid user authorization"))
+                    }
+                };
+            }
+            Err(unauthorized(conf, d.message))
+        }
+    }
+}
+
+fn unauthorized(conf: &RouteConf, message: &str) -> Reply {
+    Reply::message(401, message).with("WWW-Authenticate", conf.www_authenticate.clone())
+}
+
+/// APISIX's `attach_consumer`: the three headers are set, or cleared when the value is absent,
+/// so a client can never pass its own.
+fn attach(
+    ctx: &mut Ctx,
+    edits: &mut Edits,
+    consumer: Arc<crate::consumers::Consumer>,
+    credential_id: Option<&str>,
+) {
+    edits.set("X-Consumer-Username", &consumer.username);
+    match credential_id {
+        Some(id) => edits.set("X-Credential-Identifier", id),
+        None => edits.clear("X-Credential-Identifier"),
+    }
+    match &consumer.custom_id {
+        Some(id) => edits.set("X-Consumer-Custom-Id", id),
+        None => edits.clear("X-Consumer-Custom-Id"),
+    }
+    ctx.consumer = Some(consumer);
+}
+
+/// Where the token came from.
+enum Source {
+    Header,
+    Query,
+    Cookie,
+}
+
+fn fetch(conf: &RouteConf, req: &Request<'_>) -> Option<(Vec<u8>, Source)> {
+    if let Some(v) = req.header(&conf.header) {
+        let token = match v.get(..7) {
+            Some(b"Bearer ") | Some(b"bearer ") => v[7..].to_vec(),
+            _ => v.to_vec(),
+        };
+        return Some((token, Source::Header));
+    }
+    if let Some(q) = req.query() {
+        if let Some(v) = source::query_args(q, &conf.query).next() {
+            return Some((v, Source::Query));
+        }
+    }
+    source::cookie(req.headers("cookie"), &conf.cookie).map(|v| (v.to_vec(), Source::Cookie))
+}
+
+/// Strips the source the token was read from (APISIX does this before verifying).
+fn hide(conf: &RouteConf, req: &Request<'_>, src: &Source, edits: &mut Edits) {
+    match src {
+        Source::Header => edits.clear(&conf.header),
+        Source::Query => {
+            let q = source::query_without(req.query().unwrap_or_default(), &conf.query);
+            let mut target = req.path().to_vec();
+            if !q.is_empty() {
+                target.push(b'?');
+                target.extend_from_slice(&q);
+            }
+            edits.target = Some(target);
+        }
+        Source::Cookie => match source::cookies_without(req.headers("cookie"), &conf.cookie) {
+            Some(rest) => edits.set("Cookie", &rest),
+            None => edits.clear("Cookie"),
+        },
+    }
+}
+
+fn authenticate(
+    conf: &RouteConf,
+    req: &Request<'_>,
+    index: &ConsumerIndex,
+    ctx: &mut Ctx,
+    edits: &mut Edits,
+) -> Result<Arc<Credential>, Denied> {
+    let Some((raw, src)) = fetch(conf, req) else {
+        return Err(denied(
+            "Missing JWT token in request",
+            "failed to fetch JWT token: JWT not found in cookie",
+        ));
+    };
+    if conf.hide_credentials {
+        hide(conf, req, &src, edits);
+    }
+    let raw = std::str::from_utf8(&raw)
+        .map_err(|_| denied("JWT token invalid", "JWT token invalid: invalid jwt string"))?;
+    let token = jwt::decode(raw, Dialect::Apisix)
+        .map_err(|e| denied("JWT token invalid", format!("JWT token invalid: {e}")))?;
+    let key = match token.payload.get(conf.key_claim_name.as_str()) {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => {
+            return Err(denied("missing user key in JWT token", "missing user key"))
+        }
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => {
+            return Err(denied(
+                "Invalid user key in JWT token",
+                "failed to find consumer: invalid user key",
+            ))
+        }
+    };
+    let cred = index.credential(Scheme::JwtAuth, key).ok_or_else(|| {
+        denied(
+            "Invalid user key in JWT token",
+            "failed to find consumer: invalid user key",
+        )
+    })?;
+    let vk = match &cred.material {
+        Material::Key(k) => k,
+        Material::Unusable(why) => {
+            return Err(denied(
+                VERIFY_FAILED,
+                format!("failed to verify jwt: credential unusable: {why}"),
+            ))
+        }
+        Material::KongHmac { .. } => {
+            return Err(denied(
+                VERIFY_FAILED,
+                "failed to verify jwt: not a jwt-auth key",
+            ))
+        }
+    };
+    if token.header_alg() != Some(vk.alg().as_str()) {
+        return Err(denied(
+            VERIFY_FAILED,
+            format!(
+                "failed to verify jwt: algorithm mismatch, expected {}",
+                vk.alg().as_str()
+            ),
+        ));
+    }
+    token
+        .verify(vk)
+        .map_err(|_| denied(VERIFY_FAILED, "failed to verify jwt: signature mismatch"))?;
+    jwt::apisix_claims(&token.payload, conf.claims.as_deref(), ctx.now, cred.grace)
+        .map_err(|e| denied(VERIFY_FAILED, format!("failed to verify jwt: {e}")))?;
+    Ok(cred)
+}

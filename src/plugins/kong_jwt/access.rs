@@ -1,0 +1,230 @@
+//! The Kong `jwt` request check (reference §2.2): collect every token from the configured
+//! query arguments, cookies and `Bearer` headers; more than one distinct token is refused;
+//! then parse, find the credential by the key claim (payload, then JOSE header), pin the
+//! algorithm, verify, check the listed claims and `maximum_expiration`, attach the consumer.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::consumers::{Consumer, ConsumerIndex, Credential, Material, Scheme};
+use crate::jwt::{self, Dialect};
+use crate::plugins::phase::{Ctx, Edits, Reply, Request};
+use crate::plugins::source;
+
+use super::RouteConf;
+
+/// A failure: the reply Kong sends, and a log detail.
+struct Denied {
+    reply: Reply,
+    detail: &'static str,
+}
+
+fn fail(conf: &RouteConf, msg: &str, detail: &'static str) -> Denied {
+    Denied {
+        reply: Reply::message(401, msg).with("WWW-Authenticate", conf.challenge_error.clone()),
+        detail,
+    }
+}
+
+/// Runs Kong's `jwt` for one request.
+pub fn access(
+    conf: &RouteConf,
+    req: &Request<'_>,
+    index: &ConsumerIndex,
+    ctx: &mut Ctx,
+    edits: &mut Edits,
+) -> Result<(), Reply> {
+    if !conf.run_on_preflight && req.method() == "OPTIONS" {
+        return Ok(());
+    }
+    // With `anonymous`, auth plugins combine as a logical OR: an earlier one already did it.
+    if conf.anonymous.is_some() && ctx.consumer.is_some() && !ctx.anonymous {
+        return Ok(());
+    }
+    match authenticate(conf, req, index, ctx) {
+        Ok(cred) => {
+            attach(edits, &cred.consumer, Some(&cred.key));
+            edits.clear("X-Anonymous-Consumer");
+            ctx.consumer = Some(cred.consumer.clone());
+            ctx.anonymous = false;
+            Ok(())
+        }
+        Err(d) => {
+            tracing::info!(plugin = "jwt", reason = d.detail, "authentication failed");
+            let Some(anon) = &conf.anonymous else {
+                return Err(d.reply);
+            };
+            match index.consumer(anon) {
+                Some(c) => {
+                    attach(edits, &c, None);
+                    edits.set("X-Anonymous-Consumer", "true");
+                    ctx.consumer = Some(c);
+                    ctx.anonymous = true;
+                    Ok(())
+                }
+                None => Err(Reply::message(
+                    500,
+                    &format!("anonymous consumer {anon} is configured but doesn't exist"),
+                )),
+            }
+        }
+    }
+}
+
+/// Kong's `set_consumer`: every header set, or cleared when absent.
+fn attach(edits: &mut Edits, c: &Consumer, credential_key: Option<&str>) {
+    edits.set("X-Consumer-ID", &c.id);
+    match &c.custom_id {
+        Some(id) => edits.set("X-Consumer-Custom-ID", id),
+        None => edits.clear("X-Consumer-Custom-ID"),
+    }
+    edits.set("X-Consumer-Username", &c.username);
+    match credential_key {
+        Some(k) => edits.set("X-Credential-Identifier", k),
+        None => edits.clear("X-Credential-Identifier"),
+    }
+}
+
+/// `\s*[Bb]earer\s+(.+)`: the token of an `Authorization`-style value, if it has that shape.
+fn bearer(v: &[u8]) -> Option<&[u8]> {
+    let v = v.trim_ascii_start();
+    let rest = v
+        .strip_prefix(b"Bearer")
+        .or_else(|| v.strip_prefix(b"bearer"))?;
+    let token = rest.trim_ascii_start();
+    (token.len() < rest.len() && !token.is_empty()).then_some(token)
+}
+
+/// Every distinct non-empty token in the request.
+fn collect(conf: &RouteConf, req: &Request<'_>) -> Vec<Vec<u8>> {
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let mut add = |t: &[u8]| {
+        if !t.is_empty() && !found.iter().any(|f| f == t) {
+            found.push(t.to_vec());
+        }
+    };
+    if let Some(q) = req.query() {
+        for name in &conf.uri_param_names {
+            for v in source::query_args(q, name) {
+                add(&v);
+            }
+        }
+    }
+    for name in &conf.cookie_names {
+        if let Some(v) = source::cookie(req.headers("cookie"), name) {
+            add(v);
+        }
+    }
+    for name in &conf.header_names {
+        if let Some(t) = req.header(name).and_then(bearer) {
+            add(t);
+        }
+    }
+    found
+}
+
+fn authenticate(
+    conf: &RouteConf,
+    req: &Request<'_>,
+    index: &ConsumerIndex,
+    ctx: &Ctx,
+) -> Result<Arc<Credential>, Denied> {
+    let tokens = collect(conf, req);
+    let raw = match tokens.as_slice() {
+        [] => {
+            return Err(Denied {
+                reply: Reply::message(401, "Unauthorized")
+                    .with("WWW-Authenticate", conf.challenge.clone()),
+                detail: "no token",
+            })
+        }
+        [one] => one,
+        _ => {
+            return Err(fail(
+                conf,
+                "Multiple tokens provided",
+                "several different tokens",
+            ))
+        }
+    };
+    let raw = std::str::from_utf8(raw)
+        .map_err(|_| fail(conf, "Bad token; invalid JSON", "token is not UTF-8"))?;
+    let token = jwt::decode(raw, Dialect::Kong)
+        .map_err(|e| fail(conf, kong_reason(&e), "token does not parse"))?;
+    let k = conf.key_claim_name.as_str();
+    let claim = token
+        .payload
+        .get(k)
+        .filter(|v| !v.is_null())
+        .or_else(|| token.header.get(k).filter(|v| !v.is_null()));
+    let key = match claim {
+        None => {
+            return Err(fail(
+                conf,
+                &format!("No mandatory '{k}' in claims"),
+                "key claim missing",
+            ))
+        }
+        Some(Value::String(s)) if s.is_empty() => {
+            return Err(fail(
+                conf,
+                &format!("Invalid '{k}' in claims"),
+                "key claim empty",
+            ))
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    let cred = index.credential(Scheme::KongJwt, &key).ok_or_else(|| {
+        fail(
+            conf,
+            &format!("No credentials found for given '{k}'"),
+            "unknown key",
+        )
+    })?;
+    let vk = match &cred.material {
+        Material::Key(vk) => Some(vk),
+        Material::KongHmac { plain, decoded } => {
+            if conf.secret_is_base64 {
+                decoded.as_ref()
+            } else {
+                Some(plain)
+            }
+        }
+        Material::Unusable(_) => None,
+    };
+    let alg_ok = match &cred.material {
+        Material::Key(vk) => token.header_alg() == Some(vk.alg().as_str()),
+        Material::KongHmac { plain, .. } => token.header_alg() == Some(plain.alg().as_str()),
+        Material::Unusable(_) => true,
+    };
+    if !alg_ok {
+        return Err(fail(conf, "Invalid algorithm", "algorithm mismatch"));
+    }
+    let vk = vk.ok_or_else(|| fail(conf, "Invalid key/secret", "key material unusable"))?;
+    token
+        .verify(vk)
+        .map_err(|_| fail(conf, "Invalid signature", "signature mismatch"))?;
+    if let Err(map) = jwt::kong_claims(
+        &token.payload,
+        &conf.claims,
+        conf.maximum_expiration,
+        ctx.now,
+    ) {
+        return Err(Denied {
+            reply: Reply {
+                status: 401,
+                headers: vec![("WWW-Authenticate", conf.challenge_error.clone())],
+                body: Value::Object(map).to_string(),
+            },
+            detail: "claims rejected",
+        });
+    }
+    Ok(cred)
+}
+
+/// Kong's message for a token that does not parse.
+fn kong_reason(e: &jwt::JwtError) -> &'static str {
+    e.kong_message()
+}

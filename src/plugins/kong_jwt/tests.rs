@@ -1,0 +1,295 @@
+//! Kong `jwt` against the reference's tables (Kong §2.1–2.2).
+
+use serde_json::json;
+
+use super::*;
+use crate::plugins::testing::{hs256, hs256_with, index, run, Outcome, Raw};
+
+const NOW: i64 = 1_800_000_000;
+
+fn idx() -> std::sync::Arc<crate::consumers::ConsumerIndex> {
+    index(&[
+        (
+            json!({"username": "alice", "labels": {"custom_id": "c-1", "kong_id": "8c2f-uuid"}}),
+            vec![(
+                "k1",
+                json!({"jwt": {"key": "alice-iss", "secret": "alice-secret"}}),
+            )],
+        ),
+        (
+            json!({"username": "b64"}),
+            vec![(
+                "k2",
+                json!({"jwt": {"key": "b64-iss", "secret": "c2VjcmV0LWJ5dGVz"}}),
+            )],
+        ),
+        (json!({"username": "anon"}), vec![]),
+    ])
+}
+
+fn check(conf: serde_json::Value, raw: &Raw) -> Outcome {
+    let conf = route_conf(&conf).expect("valid conf");
+    let idx = idx();
+    run(raw, NOW, |req, ctx, edits| {
+        access(&conf, req, &idx, ctx, edits)
+    })
+}
+
+fn alice() -> String {
+    hs256(b"alice-secret", &json!({"iss": "alice-iss"}))
+}
+
+fn auth(t: &str) -> String {
+    format!("Authorization: Bearer {t}")
+}
+
+fn denied(o: &Outcome, body: serde_json::Value, challenge: &str) {
+    assert_eq!(o.status(), 401, "{:?}", o.result);
+    assert_eq!(o.body(), body);
+    assert_eq!(o.header("WWW-Authenticate"), Some(challenge));
+}
+
+const ERR: &str = "Bearer error=\"invalid_token\"";
+
+#[test]
+fn success_sets_kong_headers() {
+    let o = check(
+        json!({}),
+        &Raw::get("/", &[&auth(&alice()), "X-Anonymous-Consumer: true"]),
+    );
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    assert_eq!(o.set("X-Consumer-ID"), Some("8c2f-uuid"));
+    assert_eq!(o.set("X-Consumer-Custom-ID"), Some("c-1"));
+    assert_eq!(o.set("X-Consumer-Username"), Some("alice"));
+    assert_eq!(
+        o.set("X-Credential-Identifier"),
+        Some("alice-iss"),
+        "Kong sends the key"
+    );
+    assert!(o.dropped("X-Anonymous-Consumer"));
+    assert!(
+        !o.dropped("authorization"),
+        "Kong always forwards Authorization"
+    );
+}
+
+#[test]
+fn no_token_uses_the_base_challenge() {
+    denied(
+        &check(json!({}), &Raw::get("/", &[])),
+        json!({"message": "Unauthorized"}),
+        "Bearer",
+    );
+    denied(
+        &check(json!({"realm": "kong"}), &Raw::get("/", &[])),
+        json!({"message": "Unauthorized"}),
+        "Bearer realm=\"kong\"",
+    );
+    // A bare token in the header is not a token for Kong.
+    denied(
+        &check(
+            json!({}),
+            &Raw::get("/", &[&format!("Authorization: {}", alice())]),
+        ),
+        json!({"message": "Unauthorized"}),
+        "Bearer",
+    );
+    // Cookies are off by default.
+    denied(
+        &check(
+            json!({}),
+            &Raw::get("/", &[&format!("Cookie: jwt={}", alice())]),
+        ),
+        json!({"message": "Unauthorized"}),
+        "Bearer",
+    );
+}
+
+#[test]
+fn sources_and_multiple_tokens() {
+    let t = alice();
+    assert!(check(json!({}), &Raw::get(&format!("/?jwt={t}"), &[]))
+        .result
+        .is_ok());
+    assert!(check(
+        json!({"cookie_names": ["c"]}),
+        &Raw::get("/", &[&format!("Cookie: c={t}")])
+    )
+    .result
+    .is_ok());
+    assert!(check(
+        json!({"header_names": ["x-token"]}),
+        &Raw::get("/", &[&format!("X-Token:   bearer   {t}")])
+    )
+    .result
+    .is_ok());
+    // The same token twice is fine; two different tokens are not.
+    assert!(
+        check(json!({}), &Raw::get(&format!("/?jwt={t}"), &[&auth(&t)]))
+            .result
+            .is_ok()
+    );
+    let other = hs256(b"alice-secret", &json!({"iss": "alice-iss", "x": 1}));
+    let o = check(
+        json!({}),
+        &Raw::get(&format!("/?jwt={other}"), &[&auth(&t)]),
+    );
+    denied(&o, json!({"message": "Multiple tokens provided"}), ERR);
+    let o = check(json!({}), &Raw::get(&format!("/?jwt={t}&jwt={other}"), &[]));
+    denied(&o, json!({"message": "Multiple tokens provided"}), ERR);
+}
+
+#[test]
+fn key_claim_in_payload_then_header() {
+    let o = check(
+        json!({}),
+        &Raw::get("/", &[&auth(&hs256(b"alice-secret", &json!({"sub": "x"})))]),
+    );
+    denied(&o, json!({"message": "No mandatory 'iss' in claims"}), ERR);
+    let o = check(
+        json!({}),
+        &Raw::get("/", &[&auth(&hs256(b"alice-secret", &json!({"iss": ""})))]),
+    );
+    denied(&o, json!({"message": "Invalid 'iss' in claims"}), ERR);
+    let o = check(
+        json!({}),
+        &Raw::get(
+            "/",
+            &[&auth(&hs256(b"alice-secret", &json!({"iss": "who"})))],
+        ),
+    );
+    denied(
+        &o,
+        json!({"message": "No credentials found for given 'iss'"}),
+        ERR,
+    );
+    let t = hs256_with(
+        b"alice-secret",
+        &json!({"alg": "HS256", "kid": "alice-iss"}),
+        &json!({"sub": "x"}),
+    );
+    assert!(check(
+        json!({"key_claim_name": "kid"}),
+        &Raw::get("/", &[&auth(&t)])
+    )
+    .result
+    .is_ok());
+}
+
+#[test]
+fn algorithm_and_signature() {
+    let t = hs256_with(
+        b"alice-secret",
+        &json!({"alg": "HS512"}),
+        &json!({"iss": "alice-iss"}),
+    );
+    denied(
+        &check(json!({}), &Raw::get("/", &[&auth(&t)])),
+        json!({"message": "Invalid algorithm"}),
+        ERR,
+    );
+    let t = hs256(b"wrong", &json!({"iss": "alice-iss"}));
+    denied(
+        &check(json!({}), &Raw::get("/", &[&auth(&t)])),
+        json!({"message": "Invalid signature"}),
+        ERR,
+    );
+}
+
+#[test]
+fn secret_is_base64_is_a_route_option() {
+    let t = hs256(b"secret-bytes", &json!({"iss": "b64-iss"}));
+    assert!(check(
+        json!({"secret_is_base64": true}),
+        &Raw::get("/", &[&auth(&t)])
+    )
+    .result
+    .is_ok());
+    let o = check(json!({}), &Raw::get("/", &[&auth(&t)]));
+    assert_eq!(o.status(), 401);
+}
+
+#[test]
+fn claims_give_per_claim_maps() {
+    let expired = hs256(b"alice-secret", &json!({"iss": "alice-iss", "exp": NOW}));
+    let o = check(
+        json!({"claims_to_verify": ["exp"]}),
+        &Raw::get("/", &[&auth(&expired)]),
+    );
+    denied(&o, json!({"exp": "token expired"}), ERR);
+    // Not listed: not checked (Kong checks nothing by default).
+    assert!(check(json!({}), &Raw::get("/", &[&auth(&expired)]))
+        .result
+        .is_ok());
+    let none = alice();
+    let o = check(
+        json!({"claims_to_verify": ["exp", "nbf"]}),
+        &Raw::get("/", &[&auth(&none)]),
+    );
+    denied(
+        &o,
+        json!({"exp": "must be a number", "nbf": "must be a number"}),
+        ERR,
+    );
+    let long = hs256(
+        b"alice-secret",
+        &json!({"iss": "alice-iss", "exp": NOW + 1000}),
+    );
+    let o = check(
+        json!({"claims_to_verify": ["exp"], "maximum_expiration": 100}),
+        &Raw::get("/", &[&auth(&long)]),
+    );
+    denied(
+        &o,
+        json!({"exp": "exceeds maximum allowed expiration"}),
+        ERR,
+    );
+}
+
+#[test]
+fn anonymous_is_a_logical_or() {
+    let o = check(json!({"anonymous": "anon"}), &Raw::get("/", &[]));
+    assert!(o.result.is_ok());
+    assert_eq!(o.set("X-Anonymous-Consumer"), Some("true"));
+    assert_eq!(o.set("X-Consumer-Username"), Some("anon"));
+    assert!(o.dropped("X-Credential-Identifier"));
+    // By Kong id too.
+    let o = check(json!({"anonymous": "8c2f-uuid"}), &Raw::get("/", &[]));
+    assert_eq!(o.set("X-Consumer-Username"), Some("alice"));
+    let o = check(json!({"anonymous": "ghost"}), &Raw::get("/", &[]));
+    assert_eq!(o.status(), 500);
+    assert_eq!(
+        o.body(),
+        json!({"message": "anonymous consumer ghost is configured but doesn't exist"})
+    );
+}
+
+#[test]
+fn preflight_can_skip_authentication() {
+    let raw = Raw::method("OPTIONS", "/", &[]);
+    assert_eq!(check(json!({}), &raw).status(), 401);
+    assert!(check(json!({"run_on_preflight": false}), &raw)
+        .result
+        .is_ok());
+}
+
+#[test]
+fn schema_rules() {
+    assert_eq!(
+        route_conf(&json!({"maximum_expiration": 31536001})).unwrap_err(),
+        "value should be between 0 and 31536000"
+    );
+    assert_eq!(
+        route_conf(&json!({"maximum_expiration": 10})).unwrap_err(),
+        "claims_to_verify: expected to contain: exp"
+    );
+    assert!(route_conf(&json!({"maximum_expiration": 10, "claims_to_verify": ["exp"]})).is_ok());
+    assert!(route_conf(&json!({"claims_to_verify": ["iat"]})).is_err());
+    assert!(credential_spec(&json!({"key": "k", "algorithm": "RS256"})).is_err());
+    let mut c = json!({"algorithm": "HS256"});
+    fill_defaults(&mut c);
+    let secret = c["secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 32);
+    assert!(secret.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert!(credential_spec(&c).is_ok());
+}

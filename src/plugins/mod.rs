@@ -1,0 +1,213 @@
+//! Plugins: the registry the Admin API validates with, and the compiled per-route chains the
+//! data plane runs.
+//!
+//! | plugin      | semantics | priority | where                                    |
+//! |-------------|-----------|----------|------------------------------------------|
+//! | `jwt-auth`  | APISIX    | 2510     | route, service, global rule; consumer / credential |
+//! | `jwt`       | Kong      | 1450     | route, service, global rule; credential  |
+//!
+//! - [`Registry`]: implements [`PluginCheck`]: checks a plugin configuration with the
+//!   plugin's route or consumer schema and wraps errors the way APISIX's Admin API does.
+//! - [`Chain`]: one route's plugins, compiled once per config change, sorted by priority
+//!   (highest first, as APISIX runs them); [`Chain::access`] runs them for a request.
+//! - [`phase`]: what a plugin sees of a request and how it answers.
+
+pub mod credentials;
+pub mod jwt_auth;
+pub mod kong_jwt;
+pub mod phase;
+pub mod schema;
+pub mod source;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::consumers::ConsumerIndex;
+use crate::model::PluginCheck;
+
+use phase::{Ctx, Edits, Reply, Request};
+
+/// Every plugin name, for `GET /apisix/admin/plugins/list`.
+pub const NAMES: &[&str] = &[jwt_auth::NAME, kong_jwt::NAME];
+
+/// The plugin registry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Registry;
+
+impl PluginCheck for Registry {
+    fn check(&self, name: &str, conf: &Value) -> Result<(), String> {
+        let r = match name {
+            jwt_auth::NAME => jwt_auth::route_conf(conf).map(drop),
+            kong_jwt::NAME => kong_jwt::route_conf(conf).map(drop),
+            _ => return Err(format!("unknown plugin [{name}]")),
+        };
+        r.map_err(|e| format!("failed to check the configuration of plugin {name} err: {e}"))
+    }
+
+    fn check_consumer(&self, name: &str, conf: &Value) -> Result<(), String> {
+        let r = match name {
+            jwt_auth::NAME => jwt_auth::credential_spec(conf).map(drop),
+            kong_jwt::NAME => kong_jwt::credential_spec(conf).map(drop),
+            _ => return Err(format!("unknown plugin [{name}]")),
+        };
+        r.map_err(|e| {
+            format!(
+                "invalid plugins configuration: failed to check the configuration of plugin {name} err: {e}"
+            )
+        })
+    }
+}
+
+impl Registry {
+    /// Whether `name` is an authentication plugin (a credential holds exactly one).
+    pub fn is_auth(name: &str) -> bool {
+        matches!(name, jwt_auth::NAME | kong_jwt::NAME)
+    }
+
+    /// Fills in generated defaults of a consumer-side configuration before it is stored.
+    pub fn fill_consumer_defaults(name: &str, conf: &mut Value) {
+        if name == kong_jwt::NAME {
+            kong_jwt::fill_defaults(conf);
+        }
+    }
+
+    /// The JSON schema document of `name` (`schema_type` `consumer` for the consumer side),
+    /// for `GET /apisix/admin/plugins/{name}`.
+    pub fn schema(name: &str, consumer: bool) -> Option<Value> {
+        let algs: Vec<&str> = crate::jwt::Alg::ALL.iter().map(|a| a.as_str()).collect();
+        Some(match (name, consumer) {
+            (jwt_auth::NAME, false) => json!({
+                "type": "object",
+                "properties": {
+                    "header": {"type": "string", "default": "authorization"},
+                    "query": {"type": "string", "default": "jwt"},
+                    "cookie": {"type": "string", "default": "jwt"},
+                    "hide_credentials": {"type": "boolean", "default": false},
+                    "key_claim_name": {"type": "string", "default": "key", "minLength": 1},
+                    "store_in_ctx": {"type": "boolean", "default": false},
+                    "realm": {"type": "string", "default": "jwt", "minLength": 1, "maxLength": 128},
+                    "anonymous_consumer": {"type": "string", "minLength": 1},
+                    "claims_to_verify": {"type": "array", "uniqueItems": true,
+                        "items": {"type": "string", "enum": ["exp", "nbf"]}}
+                }
+            }),
+            (jwt_auth::NAME, true) => json!({
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string", "minLength": 1},
+                    "secret": {"type": "string", "minLength": 1},
+                    "public_key": {"type": "string", "minLength": 1},
+                    "algorithm": {"type": "string", "default": "HS256", "enum": algs},
+                    "exp": {"type": "integer", "minimum": 1, "default": 86400},
+                    "base64_secret": {"type": "boolean", "default": false},
+                    "lifetime_grace_period": {"type": "integer", "minimum": 0, "default": 0}
+                },
+                "required": ["key"],
+                "encrypt_fields": ["secret"]
+            }),
+            (kong_jwt::NAME, false) => json!({
+                "type": "object",
+                "properties": {
+                    "uri_param_names": {"type": "array", "items": {"type": "string"}, "default": ["jwt"]},
+                    "cookie_names": {"type": "array", "items": {"type": "string"}, "default": []},
+                    "header_names": {"type": "array", "items": {"type": "string"}, "default": ["authorization"]},
+                    "key_claim_name": {"type": "string", "default": "iss"},
+                    "secret_is_base64": {"type": "boolean", "default": false},
+                    "claims_to_verify": {"type": "array", "items": {"type": "string", "enum": ["exp", "nbf"]}},
+                    "maximum_expiration": {"type": "number", "minimum": 0, "maximum": 31536000, "default": 0},
+                    "anonymous": {"type": "string"},
+                    "run_on_preflight": {"type": "boolean", "default": true},
+                    "realm": {"type": "string"}
+                }
+            }),
+            (kong_jwt::NAME, true) => json!({
+                "type": "object",
+                "properties": {
+                    "key": {"type": "string", "minLength": 1},
+                    "secret": {"type": "string", "minLength": 1},
+                    "rsa_public_key": {"type": "string", "minLength": 1},
+                    "algorithm": {"type": "string", "default": "HS256", "enum": algs}
+                },
+                "encrypt_fields": ["secret"]
+            }),
+            _ => return None,
+        })
+    }
+}
+
+/// One compiled plugin instance.
+#[derive(Debug)]
+pub enum Instance {
+    /// APISIX `jwt-auth`.
+    JwtAuth(jwt_auth::RouteConf),
+    /// Kong `jwt`.
+    KongJwt(kong_jwt::RouteConf),
+}
+
+impl Instance {
+    fn priority(&self) -> i32 {
+        match self {
+            Instance::JwtAuth(_) => jwt_auth::PRIORITY,
+            Instance::KongJwt(_) => kong_jwt::PRIORITY,
+        }
+    }
+}
+
+/// A route's plugins, in the order they run.
+#[derive(Debug, Default)]
+pub struct Chain {
+    plugins: Vec<Instance>,
+}
+
+impl Chain {
+    /// Compiles the effective plugin set of a route: global rules, then the service's plugins,
+    /// then the route's own (a route's configuration of a plugin replaces its service's, as in
+    /// APISIX; a global rule's plugin runs in addition).
+    pub fn compile(layers: &[&Map<String, Value>]) -> Result<Arc<Chain>, String> {
+        let mut merged: Vec<(&str, &Value)> = Vec::new();
+        for layer in layers {
+            for (name, conf) in layer.iter() {
+                match merged.iter_mut().find(|(n, _)| n == name) {
+                    Some(slot) => slot.1 = conf,
+                    None => merged.push((name, conf)),
+                }
+            }
+        }
+        let mut plugins = Vec::with_capacity(merged.len());
+        for (name, conf) in merged {
+            let inst = match name {
+                jwt_auth::NAME => Instance::JwtAuth(jwt_auth::route_conf(conf)?),
+                kong_jwt::NAME => Instance::KongJwt(kong_jwt::route_conf(conf)?),
+                other => return Err(format!("unknown plugin [{other}]")),
+            };
+            plugins.push(inst);
+        }
+        plugins.sort_by_key(|p| std::cmp::Reverse(p.priority()));
+        Ok(Arc::new(Chain { plugins }))
+    }
+
+    /// Whether the chain is empty (the request path skips it).
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
+    }
+
+    /// Runs the access phase of every plugin in order; the first reply ends the request.
+    pub fn access(
+        &self,
+        req: &Request<'_>,
+        index: &ConsumerIndex,
+        ctx: &mut Ctx,
+        edits: &mut Edits,
+    ) -> Result<(), Reply> {
+        for p in &self.plugins {
+            match p {
+                Instance::JwtAuth(c) => jwt_auth::access(c, req, index, ctx, edits)?,
+                Instance::KongJwt(c) => kong_jwt::access(c, req, index, ctx, edits)?,
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! What an access-phase plugin sees of a request and what it can do about it.
+//!
+//! - [`Request`]: a read-only view of the client's head (zero-copy over the read buffer).
+//! - [`Edits`]: changes to the head sent upstream (headers removed or set, a new target).
+//! - [`Reply`]: an answer the gateway sends itself instead of proxying (a 401, a 429).
+//! - [`Ctx`]: what earlier plugins of the chain learnt (the authenticated consumer).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::consumers::Consumer;
+use crate::http::RequestHead;
+
+/// A read-only view of one request.
+pub struct Request<'a> {
+    /// The parsed head.
+    pub head: &'a RequestHead,
+    /// The bytes the head's spans point into.
+    pub buf: &'a [u8],
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+impl<'a> Request<'a> {
+    fn span(&self, s: (u32, u32)) -> &'a [u8] {
+        self.buf.get(s.0 as usize..s.1 as usize).unwrap_or_default()
+    }
+
+    /// The method.
+    pub fn method(&self) -> &str {
+        self.head.method.as_str()
+    }
+
+    /// Every value of header `name` (case-insensitive), in order.
+    pub fn headers<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'a [u8]> + 's {
+        let buf = self.buf;
+        self.head
+            .headers
+            .iter()
+            .filter(move |h| {
+                buf.get(h.name.0 as usize..h.name.1 as usize)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            })
+            .map(move |h| {
+                buf.get(h.value.0 as usize..h.value.1 as usize)
+                    .unwrap_or_default()
+            })
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers(name).next()
+    }
+
+    /// The raw query string (after `?`), if any.
+    pub fn query(&self) -> Option<&'a [u8]> {
+        self.head.query(self.buf)
+    }
+
+    /// The path, without the query.
+    pub fn path(&self) -> &'a [u8] {
+        self.head.path(self.buf)
+    }
+
+    /// The raw request target.
+    pub fn target(&self) -> &'a [u8] {
+        self.span(self.head.target)
+    }
+}
+
+/// Changes to the request head sent upstream.
+#[derive(Default, Debug)]
+pub struct Edits {
+    /// Client headers not to forward (lower-case names).
+    pub remove: Vec<String>,
+    /// Headers to send, after every client header of the same name is dropped.
+    pub set: Vec<(String, String)>,
+    /// A new origin-form target (`/path?query`).
+    pub target: Option<Vec<u8>>,
+}
+
+impl Edits {
+    /// Sends `name: value` upstream instead of whatever the client sent.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.clear(name);
+        self.set.push((name.to_string(), value.to_string()));
+    }
+
+    /// Drops `name` from the upstream request, whether the client or a plugin set it.
+    pub fn clear(&mut self, name: &str) {
+        self.set.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        if !self.remove.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            self.remove.push(name.to_ascii_lowercase());
+        }
+    }
+
+    /// Whether client header `name` is replaced or dropped.
+    pub fn drops(&self, name: &[u8]) -> bool {
+        self.remove
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.set.is_empty() && self.target.is_none()
+    }
+}
+
+/// A response a plugin sends instead of proxying. The body is JSON; a newline is appended, as
+/// APISIX and Kong do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers (`WWW-Authenticate`, rate-limit headers).
+    pub headers: Vec<(&'static str, String)>,
+    /// JSON body, without the trailing newline.
+    pub body: String,
+}
+
+impl Reply {
+    /// `{"message": msg}` with `status`.
+    pub fn message(status: u16, msg: &str) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: serde_json::json!({ "message": msg }).to_string(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// What the chain learnt so far about one request.
+#[derive(Default)]
+pub struct Ctx {
+    /// The authenticated (or anonymous) consumer.
+    pub consumer: Option<Arc<Consumer>>,
+    /// The consumer is an anonymous fallback, not an authenticated one.
+    pub anonymous: bool,
+    /// Unix time in seconds, read once per request.
+    pub now: i64,
+}
