@@ -5,6 +5,7 @@
 //! - [`config`]: the node config file (`config/config.yaml`): listeners, workers, admin keys, limits.
 //! - [`consumers`]: the shared consumer index (credential key → consumer, key material parsed).
 //! - [`plugins`]: the plugin registry and per-route chains (`jwt-auth`, Kong `jwt`).
+//! - [`kong`]: Kong declarative files translated into our objects (`portcullis import`).
 //! - [`model`]: APISIX-shaped objects (routes, services, upstreams, consumers) and their validation.
 //! - [`snapshot`]: the compiled, immutable view the data plane reads (router, upstreams).
 //! - [`http`]: the HTTP/1.1 codec: head parsing, body framing, smuggling defences.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod consumers;
 pub mod http;
 pub mod jwt;
+pub mod kong;
 pub mod model;
 pub mod plugins;
 pub mod proxy;

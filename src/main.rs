@@ -35,6 +35,20 @@ struct Cli {
 enum Command {
     /// Start the gateway (the default).
     Run(RunArgs),
+    /// Import a Kong declarative file (`_format_version: "3.0"`: services, routes, consumers
+    /// with jwt_secrets, plugins) into the configuration store. Every object is validated as
+    /// the Admin API would; if any is refused nothing is written. What cannot be translated is
+    /// listed. Run it while the gateway is stopped (the store is locked while it runs).
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The Kong declarative file (YAML or JSON).
+    file: PathBuf,
+    /// Node config file (for data_dir).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Clone, Default)]
@@ -52,11 +66,12 @@ const DEFAULT_CONFIG: &str = "config/config.yaml";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Run(args)) => args,
-        None => cli.run,
+    let result = match cli.command {
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Import(args)) => import(args),
+        None => run(cli.run),
     };
-    match run(args) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("portcullis: {e:#}");
@@ -128,8 +143,61 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads, validates and compiles a standalone file; every problem is in the error.
+fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let explicit = args.config.is_some();
+    let path = args.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let config = NodeConfig::load_or_default(&path, explicit)?;
+    let doc = read_document(&args.file).map_err(|e| anyhow::anyhow!(e))?;
+    if !portcullis::kong::is_kong(&doc) {
+        anyhow::bail!(
+            "{}: not a Kong declarative file (no _format_version)",
+            args.file.display()
+        );
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let store = EmbeddedStore::open(&config.data_dir)?;
+    match portcullis::kong::import::into_store(Box::new(store), &doc) {
+        Ok(report) => {
+            for s in &report.skipped {
+                println!("not imported: {s}");
+            }
+            println!(
+                "imported {} objects from {} into {}",
+                report.written,
+                args.file.display(),
+                config.data_dir.display()
+            );
+            Ok(())
+        }
+        Err(errors) => anyhow::bail!(
+            "{}: nothing imported:\n  {}",
+            args.file.display(),
+            errors.join("\n  ")
+        ),
+    }
+}
+
+fn read_document(file: &std::path::Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("failed to read config file {}: {e}", file.display()))?;
+    let json = file.extension().is_some_and(|e| e == "json");
+    portcullis::model::parse_text(&text, json).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Loads, validates and compiles a standalone file (APISIX's shape, or a Kong declarative
+/// file); every problem is in the error.
 fn load(file: &std::path::Path) -> Result<Snapshot, String> {
+    let doc = read_document(file)?;
+    if portcullis::kong::is_kong(&doc) {
+        return portcullis::kong::import::snapshot(&doc).map_err(|e| {
+            format!(
+                "{}: invalid configuration:\n  {}",
+                file.display(),
+                e.join("\n  ")
+            )
+        });
+    }
     let set = load_standalone_file(file, &Registry).map_err(|e| {
         format!(
             "{}: invalid configuration:\n  {}",

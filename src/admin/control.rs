@@ -271,6 +271,11 @@ impl Control {
         applied
     }
 
+    /// The compiled snapshot of the configuration as it is now (what was last published).
+    pub fn snapshot(&self) -> Result<Snapshot, String> {
+        self.build()
+    }
+
     /// Rebuilds the routing part of the configuration and compiles the snapshot.
     fn build(&self) -> Result<Snapshot, String> {
         build(&self.objects, self.plugins.as_ref(), self.index.clone())

@@ -101,7 +101,9 @@ pub fn parse_standalone(
     ValidationErrors::finish(Some(set), errors)
 }
 
-fn parse_text(text: &str, json: bool) -> Result<Value, String> {
+/// Parses the text of a declarative file into a document: JSON when `json` or when the text
+/// starts with `{`, else YAML; empty text is `null`.
+pub fn parse_text(text: &str, json: bool) -> Result<Value, String> {
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }

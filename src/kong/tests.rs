@@ -1,0 +1,198 @@
+use serde_json::{json, Value};
+
+use super::translate::is_kong;
+use super::*;
+
+/// Seed 004's configuration, with Kong's tutorial prerequisites (service and route).
+pub const SEED_004: &str = r#"
+_format_version: "3.0"
+services:
+  - name: example-service
+    url: http://httpbin.konghq.com/anything
+    routes:
+      - name: example-route
+        paths:
+          - /anything
+consumers:
+  - username: jsmith
+    jwt_secrets:
+       - algorithm: HS256
+         key: YJdmaDvVTJxtcWRCvkMikc8oELgAVNcz
+         secret: C50k0bcahDhLNhLKSUBSR1OMiFGzNZ7X
+plugins:
+  - name: jwt
+    config:
+      header_names:
+      - authorization
+      key_claim_name: iss
+"#;
+
+fn doc(y: &str) -> Value {
+    serde_norway::from_str(y).unwrap()
+}
+
+fn get<'a>(t: &'a Translation, key: &str) -> &'a Value {
+    &t.objects
+        .iter()
+        .find(|o| o.key == key)
+        .unwrap_or_else(|| panic!("{key} missing from {:#?}", t.objects))
+        .value
+}
+
+#[test]
+fn seed_004_translates_completely() {
+    let d = doc(SEED_004);
+    assert!(is_kong(&d));
+    let t = translate(&d);
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    assert!(t.skipped.is_empty(), "{:?}", t.skipped);
+    let svc = get(&t, "/apisix/services/example-service");
+    assert_eq!(
+        svc["upstream"]["nodes"],
+        json!({"httpbin.konghq.com:80": 1})
+    );
+    assert_eq!(svc["upstream"]["pass_host"], json!("node"));
+    assert!(svc.get("_kong_path").is_none());
+    let route = get(&t, "/apisix/routes/example-route");
+    assert_eq!(route["uris"], json!(["/anything*"]));
+    assert_eq!(route["service_id"], json!("example-service"));
+    assert!(
+        route.get("plugins").is_none(),
+        "service path equals route path: no rewrite"
+    );
+    assert_eq!(
+        get(&t, "/apisix/consumers/jsmith")["username"],
+        json!("jsmith")
+    );
+    let cred = get(&t, "/apisix/consumers/jsmith/credentials/jwt-1");
+    assert_eq!(
+        cred["plugins"]["jwt"],
+        json!({"algorithm": "HS256", "key": "YJdmaDvVTJxtcWRCvkMikc8oELgAVNcz", "secret": "C50k0bcahDhLNhLKSUBSR1OMiFGzNZ7X"})
+    );
+    let global = get(&t, "/apisix/global_rules/kong-global");
+    assert_eq!(global["plugins"]["jwt"]["key_claim_name"], json!("iss"));
+    // Order: services, routes, consumers, credentials, global rules.
+    let keys: Vec<&str> = t.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "/apisix/services/example-service",
+            "/apisix/routes/example-route",
+            "/apisix/consumers/jsmith",
+            "/apisix/consumers/jsmith/credentials/jwt-1",
+            "/apisix/global_rules/kong-global"
+        ]
+    );
+}
+
+#[test]
+fn untranslatable_pieces_are_listed() {
+    let t = translate(&doc(r#"
+_format_version: "3.0"
+certificates: []
+services:
+  - name: s
+    host: up.local
+    port: 8080
+    protocol: grpc
+  - name: t
+    host: up.local
+    tls_verify: true
+    routes:
+      - name: r
+        paths: ["~/regex$"]
+consumers:
+  - username: u
+    keyauth_credentials: [{key: k}]
+plugins:
+  - name: rate-limiting
+    config: {minute: 5}
+"#));
+    let all = t.skipped.join("\n");
+    for needle in [
+        "certificates",
+        "services[0]: protocol grpc",
+        "services[1].tls_verify",
+        "services[1].routes[0]: regex path",
+        "consumers[0].keyauth_credentials",
+        "plugins[0] (rate-limiting)",
+    ] {
+        assert!(all.contains(needle), "{needle} not in:\n{all}");
+    }
+}
+
+#[test]
+fn paths_timeouts_and_hosts() {
+    let t = translate(&doc(r#"
+_format_version: "3.0"
+services:
+  - name: s
+    host: up.local
+    port: 8080
+    path: /api
+    connect_timeout: 5000
+    read_timeout: 60000
+    retries: 2
+    routes:
+      - name: strip
+        paths: [/v1]
+      - name: keep
+        paths: [/v2]
+        strip_path: false
+        preserve_host: true
+        hosts: [a.example.com]
+        methods: [GET]
+  - name: root
+    url: http://up.local:9000
+    routes:
+      - name: r
+        paths: [/svc/]
+"#));
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    let s = get(&t, "/apisix/services/s");
+    assert_eq!(
+        s["upstream"]["timeout"],
+        json!({"connect": 5.0, "read": 60.0})
+    );
+    assert_eq!(s["upstream"]["retries"], json!(2));
+    let strip = get(&t, "/apisix/routes/strip");
+    assert_eq!(
+        strip["plugins"]["proxy-rewrite"]["regex_uri"],
+        json!(["^/v1(/.*)?$", "/api$1"])
+    );
+    let keep = get(&t, "/apisix/routes/keep");
+    assert_eq!(
+        keep["plugins"]["proxy-rewrite"]["regex_uri"],
+        json!(["^(.*)", "/api$1"])
+    );
+    assert_eq!(keep["upstream"]["pass_host"], json!("pass"));
+    assert_eq!(keep["hosts"], json!(["a.example.com"]));
+    assert_eq!(keep["methods"], json!(["GET"]));
+    let r = get(&t, "/apisix/routes/r");
+    assert_eq!(
+        r["plugins"]["proxy-rewrite"]["regex_uri"],
+        json!(["^/svc/?(.*)", "/$1"])
+    );
+}
+
+#[test]
+fn format_errors() {
+    assert!(!translate(&doc("services: []\n")).errors.is_empty());
+    assert!(!translate(&doc("_format_version: \"9.0\"\n"))
+        .errors
+        .is_empty());
+    let t = translate(&doc("_format_version: \"3.0\"\nservices: {}\n"));
+    assert!(
+        t.errors.iter().any(|e| e.contains("services")),
+        "{:?}",
+        t.errors
+    );
+    let t = translate(&doc(
+        "_format_version: \"3.0\"\njwt_secrets: [{key: k, consumer: nobody}]\n",
+    ));
+    assert!(
+        t.errors.iter().any(|e| e.contains("nobody")),
+        "{:?}",
+        t.errors
+    );
+}

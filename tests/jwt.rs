@@ -1,0 +1,417 @@
+//! JWT authentication end to end: the real binary, the Admin API, a real upstream, and the
+//! seeds' own commands and tokens (APISIX `jwt-auth`, seed 000; Kong `jwt`, seed 004).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::client::{request, Response};
+use common::upstream::Upstream;
+use common::{Gateway, GatewayOpts, ADMIN_KEY};
+use serde_json::{json, Value};
+
+fn admin_mode() -> Gateway {
+    Gateway::start(GatewayOpts {
+        standalone: None,
+        ..Default::default()
+    })
+}
+
+fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> Response {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: {ADMIN_KEY}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    request(gw.admin_addr(), raw.as_bytes())
+}
+
+fn ok(r: Response) -> Response {
+    assert!((200..300).contains(&r.status), "{} {}", r.status, r.text());
+    r
+}
+
+fn get(gw: &Gateway, path: &str, headers: &[&str]) -> Response {
+    let mut raw = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for h in headers {
+        raw.push_str(h);
+        raw.push_str("\r\n");
+    }
+    raw.push_str("\r\n");
+    request(gw.addr(), raw.as_bytes())
+}
+
+/// Polls until `path` with `headers` answers `status`; changes must reach every worker fast.
+fn wait_for(gw: &Gateway, path: &str, headers: &[&str], status: u16) -> Response {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = get(gw, path, headers);
+        if r.status == status {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path}: still {} after 5 s: {}",
+            r.status,
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// Seed 000's token for consumer key `jack-key`, secret `jack-hs256-secret-that-is-very-long`.
+const SEED_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJrZXkiOiJqYWNrLWtleSIsIm5iZiI6MTcyOTEzMjI3MX0.UEPXy5jpid624T1XpfjM0PLY73LZPjV3Qt8yZ92kVuU";
+const SEED_BAD_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3MjY2NDk2NDAsImtleSI6ImphY2sta2V5In0.kdhumNWrZFxjU_random_random";
+
+fn seed_000_setup(gw: &Gateway, up: &Upstream, route: Value) {
+    ok(admin(
+        gw,
+        "PUT",
+        "/apisix/admin/consumers",
+        Some(json!({"username": "jack", "labels": {"custom_id": "495aec6a"}})),
+    ));
+    ok(admin(
+        gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials",
+        Some(
+            json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "secret": "jack-hs256-secret-that-is-very-long"}}}),
+        ),
+    ));
+    let mut route = route;
+    route["upstream"] = json!({"type": "roundrobin", "nodes": {up.addr.to_string(): 1}});
+    ok(admin(gw, "PUT", "/apisix/admin/routes", Some(route)));
+}
+
+#[test]
+fn seed_000_consumer_authentication() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    seed_000_setup(
+        &gw,
+        &up,
+        json!({"id": "jwt-route", "uri": "/headers", "plugins": {"jwt-auth": {}}}),
+    );
+    let auth = format!("Authorization: {SEED_TOKEN}");
+    let r = wait_for(
+        &gw,
+        "/headers",
+        &[&auth, "X-Consumer-Username: forged"],
+        200,
+    );
+    assert_eq!(
+        r.echoed_header("X-Consumer-Username").as_deref(),
+        Some("jack")
+    );
+    assert_eq!(
+        r.echoed_header("X-Credential-Identifier").as_deref(),
+        Some("cred-jack-jwt-auth")
+    );
+    assert_eq!(
+        r.echoed_header("X-Consumer-Custom-Id").as_deref(),
+        Some("495aec6a")
+    );
+    assert_eq!(
+        r.echoed_header("Authorization").as_deref(),
+        Some(SEED_TOKEN)
+    );
+
+    let r = get(
+        &gw,
+        "/headers",
+        &[&format!("Authorization: {SEED_BAD_TOKEN}")],
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), json!({"message": "failed to verify jwt"}));
+    assert_eq!(r.header("WWW-Authenticate"), Some("Bearer realm=\"jwt\""));
+    assert_eq!(r.header("Content-Type"), Some("application/json"));
+
+    let r = get(&gw, "/headers", &[]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), json!({"message": "Missing JWT token in request"}));
+}
+
+#[test]
+fn seed_000_header_query_and_cookie() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    seed_000_setup(
+        &gw,
+        &up,
+        json!({"id": "jwt-route", "uri": "/get", "plugins": {"jwt-auth": {"header": "jwt-auth-header", "query": "jwt-query", "cookie": "jwt-cookie"}}}),
+    );
+    wait_for(
+        &gw,
+        "/get",
+        &[&format!("jwt-auth-header: {SEED_TOKEN}")],
+        200,
+    );
+    let r = get(&gw, &format!("/get?jwt-query={SEED_TOKEN}"), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["uri"],
+        json!(format!("/get?jwt-query={SEED_TOKEN}"))
+    );
+    let r = get(&gw, "/get", &[&format!("Cookie: jwt-cookie={SEED_TOKEN}")]);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn hide_credentials_end_to_end() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    seed_000_setup(
+        &gw,
+        &up,
+        json!({"id": "r", "uri": "/h", "plugins": {"jwt-auth": {"hide_credentials": true}}}),
+    );
+    let r = wait_for(
+        &gw,
+        &format!("/h?foo=bar&jwt={SEED_TOKEN}&hello=world"),
+        &[],
+        200,
+    );
+    assert_eq!(r.json()["uri"], json!("/h?foo=bar&hello=world"));
+    let r = get(&gw, "/h", &[&format!("Authorization: Bearer {SEED_TOKEN}")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.echoed_header("Authorization"), None);
+}
+
+#[test]
+fn credential_changes_take_effect_at_once_and_keys_stay_unique() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    seed_000_setup(
+        &gw,
+        &up,
+        json!({"id": "jwt-route", "uri": "/headers", "plugins": {"jwt-auth": {}}}),
+    );
+    let auth = format!("Authorization: {SEED_TOKEN}");
+    wait_for(&gw, "/headers", &[&auth], 200);
+
+    // Another consumer may not take jack's key.
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers",
+        Some(json!({"username": "mallory"})),
+    ));
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/mallory/credentials/c1",
+        Some(json!({"plugins": {"jwt-auth": {"key": "jack-key", "secret": "mallory-secret"}}})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.json()["error_msg"],
+        json!("duplicate key of plugin jwt-auth found with credential: cred-jack-jwt-auth of consumer: jack")
+    );
+    // Nothing half-applied: jack still authenticates, mallory has no credential.
+    assert_eq!(get(&gw, "/headers", &[&auth]).status, 200);
+    assert_eq!(
+        admin(
+            &gw,
+            "GET",
+            "/apisix/admin/consumers/mallory/credentials/c1",
+            None
+        )
+        .status,
+        404
+    );
+
+    // Changing the secret invalidates old tokens on every worker.
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials/cred-jack-jwt-auth",
+        Some(json!({"plugins": {"jwt-auth": {"key": "jack-key", "secret": "rotated-secret"}}})),
+    ));
+    for _ in 0..20 {
+        // Fresh connections land on both workers.
+        assert_eq!(get(&gw, "/headers", &[&auth]).status, 401);
+    }
+    ok(admin(
+        &gw,
+        "DELETE",
+        "/apisix/admin/consumers/jack/credentials/cred-jack-jwt-auth",
+        None,
+    ));
+    let r = get(&gw, "/headers", &[&auth]);
+    assert_eq!(
+        r.json(),
+        json!({"message": "Invalid user key in JWT token"})
+    );
+}
+
+#[test]
+fn bad_credentials_are_refused_with_apisix_messages() {
+    let gw = admin_mode();
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack",
+        Some(json!({"username": "jack"})),
+    ));
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials/c",
+        Some(json!({"plugins": {"jwt-auth": {"key": "k"}}})),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error_msg"],
+        json!("invalid plugins configuration: failed to check the configuration of plugin jwt-auth err: property \"secret\" is required when using HS based algorithms")
+    );
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials/c",
+        Some(
+            json!({"plugins": {"jwt-auth": {"key": "k", "algorithm": "RS256", "public_key": "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----"}}}),
+        ),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/routes/r",
+        Some(
+            json!({"uri": "/x", "plugins": {"jwt-auth": {"realm": 5}}, "upstream": {"type": "roundrobin", "nodes": {"127.0.0.1:1": 1}}}),
+        ),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error_msg"],
+        json!("failed to check the configuration of plugin jwt-auth err: property \"realm\" validation failed: wrong type: expected string, got integer")
+    );
+    let r = admin(&gw, "GET", "/apisix/admin/plugins/list", None);
+    assert_eq!(r.json(), json!(["jwt-auth", "jwt"]));
+    let r = admin(
+        &gw,
+        "GET",
+        "/apisix/admin/plugins/jwt-auth?schema_type=consumer",
+        None,
+    );
+    assert_eq!(r.json()["required"], json!(["key"]));
+}
+
+/// Seed 004's Kong configuration with the service pointed at the local upstream.
+fn seed_004(up: &Upstream) -> String {
+    format!(
+        r#"_format_version: "3.0"
+services:
+  - name: example-service
+    url: http://{}/anything
+    routes:
+      - name: example-route
+        paths:
+          - /anything
+consumers:
+  - username: jsmith
+    jwt_secrets:
+       - algorithm: HS256
+         key: YJdmaDvVTJxtcWRCvkMikc8oELgAVNcz
+         secret: C50k0bcahDhLNhLKSUBSR1OMiFGzNZ7X
+plugins:
+  - name: jwt
+    config:
+      header_names:
+      - authorization
+      key_claim_name: iss
+"#,
+        up.addr
+    )
+}
+
+const SEED_004_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJZSmRtYUR2VlRKeHRjV1JDdmtNaWtjOG9FTGdBVk5jeiJ9.xG-DrlD4vcYBqhuhK_jrwFIALvVvU-qTOiNyIfUhn_Y";
+
+fn check_seed_004(gw: &Gateway) {
+    let r = get(gw, "/anything", &[]);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json(), json!({"message": "Unauthorized"}));
+    assert_eq!(r.header("WWW-Authenticate"), Some("Bearer"));
+    let r = get(
+        gw,
+        "/anything",
+        &[
+            &format!("Authorization: Bearer {SEED_004_TOKEN}"),
+            "Content-Type: application/json",
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["uri"], json!("/anything"));
+    assert_eq!(
+        r.echoed_header("X-Consumer-Username").as_deref(),
+        Some("jsmith")
+    );
+    assert_eq!(
+        r.echoed_header("X-Credential-Identifier").as_deref(),
+        Some("YJdmaDvVTJxtcWRCvkMikc8oELgAVNcz")
+    );
+}
+
+#[test]
+fn seed_004_kong_file_as_standalone_config() {
+    let up = Upstream::start();
+    let gw = Gateway::start(GatewayOpts {
+        standalone: Some(seed_004(&up)),
+        ..Default::default()
+    });
+    check_seed_004(&gw);
+}
+
+#[test]
+fn seed_004_kong_file_imported_into_the_store() {
+    let up = Upstream::start();
+    let mut gw = admin_mode();
+    // The store is locked while the gateway runs: stop it, import, start again.
+    let file = gw.dir.path().join("kong.yaml");
+    std::fs::write(&file, seed_004(&up)).unwrap();
+    gw.terminate(Duration::from_secs(10))
+        .expect("gateway stops");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["import"])
+        .arg(&file)
+        .arg("-c")
+        .arg(gw.dir.path().join("config.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 5 objects"));
+    gw.restart(false).unwrap();
+    check_seed_004(&gw);
+
+    // A file with a refused object writes nothing.
+    gw.terminate(Duration::from_secs(10))
+        .expect("gateway stops");
+    std::fs::write(
+        &file,
+        "_format_version: \"3.0\"\nconsumers:\n  - username: other\n    jwt_secrets:\n      - key: fresh-key\n        secret: s\n      - key: YJdmaDvVTJxtcWRCvkMikc8oELgAVNcz\n        secret: s\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["import"])
+        .arg(&file)
+        .arg("-c")
+        .arg(gw.dir.path().join("config.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nothing imported") && err.contains("duplicate key"),
+        "{err}"
+    );
+    gw.restart(false).unwrap();
+    assert_eq!(
+        admin(&gw, "GET", "/apisix/admin/consumers/other", None).status,
+        404
+    );
+    check_seed_004(&gw);
+}
