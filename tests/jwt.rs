@@ -287,7 +287,7 @@ fn bad_credentials_are_refused_with_apisix_messages() {
         json!("failed to check the configuration of plugin jwt-auth err: property \"realm\" validation failed: wrong type: expected string, got integer")
     );
     let r = admin(&gw, "GET", "/apisix/admin/plugins/list", None);
-    assert_eq!(r.json(), json!(["jwt-auth", "jwt"]));
+    assert_eq!(r.json(), json!(["jwt-auth", "jwt", "limit-count"]));
     let r = admin(
         &gw,
         "GET",
@@ -414,4 +414,136 @@ fn seed_004_kong_file_imported_into_the_store() {
         404
     );
     check_seed_004(&gw);
+}
+
+fn hs256(secret: &str, payload: Value) -> String {
+    portcullis::jwt::sign(
+        portcullis::jwt::Alg::HS256,
+        &portcullis::jwt::SignKey::Hmac(secret.as_bytes().to_vec()),
+        &serde_json::Map::new(),
+        &payload,
+    )
+    .expect("HS256 signing works")
+}
+
+fn statuses(gw: &Gateway, path: &str, headers: &[&str], n: usize) -> Vec<u16> {
+    (0..n).map(|_| get(gw, path, headers).status).collect()
+}
+
+#[test]
+fn seed_001_per_consumer_quotas() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    for (user, custom, count) in [
+        ("johndoe", "john-doe-junior", 1),
+        ("janedoe", "jane-doe-senior", 2),
+    ] {
+        ok(admin(
+            &gw,
+            "PUT",
+            "/apisix/admin/consumers",
+            Some(json!({"username": user, "labels": {"custom_id": custom},
+                "plugins": {"limit-count": {"count": count, "time_window": 30, "rejected_code": 429}}})),
+        ));
+    }
+    for (user, id, key, secret) in [
+        (
+            "johndoe",
+            "cred-john-jwt-auth",
+            "john-key",
+            "john-hs256-secret",
+        ),
+        (
+            "janedoe",
+            "cred-jane-jwt-auth",
+            "jane-key",
+            "jane-hs256-secret",
+        ),
+    ] {
+        ok(admin(
+            &gw,
+            "PUT",
+            &format!("/apisix/admin/consumers/{user}/credentials"),
+            Some(json!({"id": id, "plugins": {"jwt-auth": {"key": key, "secret": secret}}})),
+        ));
+    }
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/routes",
+        Some(
+            json!({"id": "jwt-auth-route", "uri": "/anything", "plugins": {"jwt-auth": {}},
+            "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
+        ),
+    ));
+    let john = format!(
+        "Authorization: {}",
+        hs256(
+            "john-hs256-secret",
+            json!({"key": "john-key", "nbf": 1729132271})
+        )
+    );
+    let jane = format!(
+        "Authorization: {}",
+        hs256(
+            "jane-hs256-secret",
+            json!({"key": "jane-key", "nbf": 1729132271})
+        )
+    );
+    let r = get(&gw, "/anything", &[&john]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.echoed_header("X-Consumer-Custom-Id").as_deref(),
+        Some("john-doe-junior")
+    );
+    assert_eq!(r.header("X-RateLimit-Limit"), Some("1"));
+    assert_eq!(r.header("X-RateLimit-Remaining"), Some("0"));
+    // John's quota (1 per 30 s) is used up; across fresh connections, so across workers.
+    assert_eq!(statuses(&gw, "/anything", &[&john], 3), [429, 429, 429]);
+    assert_eq!(statuses(&gw, "/anything", &[&jane], 3), [200, 200, 429]);
+    let r = get(&gw, "/anything", &["Authorization: somewrongkey"]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), json!({"message": "JWT token invalid"}));
+}
+
+#[test]
+fn seed_000_anonymous_consumer_quota() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers",
+        Some(json!({"username": "jack",
+        "plugins": {"limit-count": {"count": 3, "time_window": 30, "rejected_code": 429}}})),
+    ));
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials",
+        Some(
+            json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "secret": "jack-hs256-secret-that-is-very-long"}}}),
+        ),
+    ));
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers",
+        Some(json!({"username": "anonymous",
+        "plugins": {"limit-count": {"count": 1, "time_window": 30, "rejected_code": 429}}})),
+    ));
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/routes",
+        Some(
+            json!({"id": "jwt-auth-route", "uri": "/anything", "plugins": {"jwt-auth": {"anonymous_consumer": "anonymous"}},
+            "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
+        ),
+    ));
+    let auth = format!("Authorization: {SEED_TOKEN}");
+    let jack = statuses(&gw, "/anything", &[&auth], 5);
+    assert_eq!(jack, [200, 200, 200, 429, 429]);
+    let anon = statuses(&gw, "/anything", &[], 5);
+    assert_eq!(anon, [200, 429, 429, 429, 429]);
 }

@@ -403,9 +403,9 @@ pub fn build(
             Err(err) => errs.push(format!("{key}: {err}")),
         }
     }
-    for (_, e) in section("/apisix/global_rules/") {
+    for (key, e) in section("/apisix/global_rules/") {
         if let Some(p) = e.value.get("plugins").and_then(Value::as_object) {
-            set.global_rules.push(p.clone());
+            set.global_rules.push((id_of(key), p.clone()));
         }
     }
     if !errs.is_empty() {

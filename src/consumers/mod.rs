@@ -20,6 +20,7 @@ use dashmap::DashMap;
 use serde_json::{Map, Value};
 
 use crate::jwt::VerifyKey;
+use crate::plugins::{compile_map, Instance};
 
 /// A consumer as the data plane sees it.
 #[derive(Debug)]
@@ -31,8 +32,9 @@ pub struct Consumer {
     pub id: Arc<str>,
     /// `labels.custom_id` (`X-Consumer-Custom-Id`).
     pub custom_id: Option<Arc<str>>,
-    /// Consumer-level plugin configurations (validated), applied after authentication.
-    pub plugins: Map<String, Value>,
+    /// Consumer-level plugins (not the authentication ones), compiled; they replace the
+    /// route's plugins of the same name once this consumer is authenticated.
+    pub plugins: Vec<Instance>,
 }
 
 impl Consumer {
@@ -47,7 +49,25 @@ impl Consumer {
                 .unwrap_or_else(|| username.clone()),
             username,
             custom_id: c.labels.get("custom_id").map(|s| Arc::from(s.as_str())),
-            plugins: c.plugins.clone(),
+            plugins: compile_own(c),
+        }
+    }
+}
+
+/// A consumer's non-authentication plugins, compiled with the consumer as their scope.
+fn compile_own(c: &crate::model::Consumer) -> Vec<Instance> {
+    let own: Map<String, Value> = c
+        .plugins
+        .iter()
+        .filter(|(name, _)| !crate::plugins::Registry::is_auth(name))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    match compile_map(&own, &format!("/apisix/consumers/{}", c.username)) {
+        Ok(p) => p,
+        Err(e) => {
+            // The consumer was validated with the same code; this cannot happen short of a bug.
+            tracing::error!(consumer = %c.username, "consumer plugins do not compile: {e}");
+            Vec::new()
         }
     }
 }

@@ -68,8 +68,8 @@ pub struct ConfigSet {
     pub upstreams: Vec<Upstream>,
     /// Defaults to empty.
     pub consumers: Vec<Consumer>,
-    /// The `plugins` of each global rule. Defaults to empty.
-    pub global_rules: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Each global rule's id and `plugins`. Defaults to empty.
+    pub global_rules: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
 }
 
 /// Reads and checks a standalone file: JSON when its name ends in `.json`, else YAML (or JSON when
@@ -276,7 +276,8 @@ fn check_file(doc: &Value, registry: &dyn PluginCheck, errors: &mut Vec<String>)
                     }
                 }
                 if errors.len() == before {
-                    global_rules.push(plugins.clone());
+                    let id = item.id.clone().unwrap_or_else(|| item.label.clone());
+                    global_rules.push((id, plugins.clone()));
                 }
             }
             _ => errors.push(format!("{}: property \"plugins\" is required", item.label)),

@@ -5,6 +5,7 @@
 //! |-------------|-----------|----------|------------------------------------------|
 //! | `jwt-auth`  | APISIX    | 2510     | route, service, global rule; consumer / credential |
 //! | `jwt`       | Kong      | 1450     | route, service, global rule; credential  |
+//! | `limit-count` | APISIX  | 1002     | route, service, global rule, consumer    |
 //!
 //! - [`Registry`]: implements [`PluginCheck`]: checks a plugin configuration with the
 //!   plugin's route or consumer schema and wraps errors the way APISIX's Admin API does.
@@ -15,11 +16,13 @@
 pub mod credentials;
 pub mod jwt_auth;
 pub mod kong_jwt;
+pub mod limit_count;
 pub mod phase;
 pub mod schema;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod vars;
 
 use std::sync::Arc;
 
@@ -31,7 +34,7 @@ use crate::model::PluginCheck;
 use phase::{Ctx, Edits, Reply, Request};
 
 /// Every plugin name, for `GET /apisix/admin/plugins/list`.
-pub const NAMES: &[&str] = &[jwt_auth::NAME, kong_jwt::NAME];
+pub const NAMES: &[&str] = &[jwt_auth::NAME, kong_jwt::NAME, limit_count::NAME];
 
 /// The plugin registry.
 #[derive(Clone, Copy, Debug, Default)]
@@ -42,6 +45,7 @@ impl PluginCheck for Registry {
         let r = match name {
             jwt_auth::NAME => jwt_auth::route_conf(conf).map(drop),
             kong_jwt::NAME => kong_jwt::route_conf(conf).map(drop),
+            limit_count::NAME => limit_count::check(conf),
             _ => return Err(format!("unknown plugin [{name}]")),
         };
         r.map_err(|e| format!("failed to check the configuration of plugin {name} err: {e}"))
@@ -51,6 +55,7 @@ impl PluginCheck for Registry {
         let r = match name {
             jwt_auth::NAME => jwt_auth::credential_spec(conf).map(drop),
             kong_jwt::NAME => kong_jwt::credential_spec(conf).map(drop),
+            limit_count::NAME => limit_count::check(conf),
             _ => return Err(format!("unknown plugin [{name}]")),
         };
         r.map_err(|e| {
@@ -145,68 +150,156 @@ pub enum Instance {
     JwtAuth(jwt_auth::RouteConf),
     /// Kong `jwt`.
     KongJwt(kong_jwt::RouteConf),
+    /// APISIX `limit-count`.
+    LimitCount(limit_count::LimitConf),
 }
 
 impl Instance {
+    /// Compiles plugin `name` configured on the object at `resource`.
+    pub fn compile(name: &str, conf: &Value, resource: &str) -> Result<Instance, String> {
+        Ok(match name {
+            jwt_auth::NAME => Instance::JwtAuth(jwt_auth::route_conf(conf)?),
+            kong_jwt::NAME => Instance::KongJwt(kong_jwt::route_conf(conf)?),
+            limit_count::NAME => Instance::LimitCount(limit_count::compile(conf, resource)?),
+            other => return Err(format!("unknown plugin [{other}]")),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Instance::JwtAuth(_) => jwt_auth::NAME,
+            Instance::KongJwt(_) => kong_jwt::NAME,
+            Instance::LimitCount(_) => limit_count::NAME,
+        }
+    }
+
     fn priority(&self) -> i32 {
         match self {
             Instance::JwtAuth(_) => jwt_auth::PRIORITY,
             Instance::KongJwt(_) => kong_jwt::PRIORITY,
+            Instance::LimitCount(_) => limit_count::PRIORITY,
         }
     }
+
+    fn is_auth(&self) -> bool {
+        matches!(self, Instance::JwtAuth(_) | Instance::KongJwt(_))
+    }
+
+    fn run(
+        &self,
+        req: &Request<'_>,
+        env: &Env<'_>,
+        ctx: &mut Ctx,
+        edits: &mut Edits,
+    ) -> Result<(), Reply> {
+        match self {
+            Instance::JwtAuth(c) => jwt_auth::access(c, req, env.index, ctx, edits),
+            Instance::KongJwt(c) => kong_jwt::access(c, req, env.index, ctx, edits),
+            Instance::LimitCount(c) => {
+                limit_count::access(c, req, env.counters, &env.facts, ctx, edits)
+            }
+        }
+    }
+}
+
+/// What plugins read besides the request: shared state and facts about the route.
+pub struct Env<'a> {
+    /// Consumers and credentials.
+    pub index: &'a ConsumerIndex,
+    /// `limit-count` counters.
+    pub counters: &'a limit_count::Counters,
+    /// Route, service, port and scheme.
+    pub facts: vars::Facts<'a>,
+}
+
+/// Compiles an object's plugins (all but authentication plugins, for a consumer).
+pub fn compile_map(plugins: &Map<String, Value>, resource: &str) -> Result<Vec<Instance>, String> {
+    let mut out = Vec::with_capacity(plugins.len());
+    for (name, conf) in plugins {
+        out.push(Instance::compile(name, conf, resource)?);
+    }
+    out.sort_by_key(|p| std::cmp::Reverse(p.priority()));
+    Ok(out)
 }
 
 /// A route's plugins, in the order they run.
 #[derive(Debug, Default)]
 pub struct Chain {
-    plugins: Vec<Instance>,
+    /// Global rules' plugins: they run first and in addition to the route's.
+    global: Vec<Instance>,
+    /// The route's plugins, its service's merged in (the route's configuration of a plugin
+    /// replaces its service's, as in APISIX).
+    route: Vec<Instance>,
 }
 
 impl Chain {
-    /// Compiles the effective plugin set of a route: global rules, then the service's plugins,
-    /// then the route's own (a route's configuration of a plugin replaces its service's, as in
-    /// APISIX; a global rule's plugin runs in addition).
-    pub fn compile(layers: &[&Map<String, Value>]) -> Result<Arc<Chain>, String> {
-        let mut merged: Vec<(&str, &Value)> = Vec::new();
-        for layer in layers {
+    /// Compiles a route's chain. `global` is each global rule's `(resource key, plugins)`;
+    /// `layers` the service's then the route's.
+    pub fn compile(
+        global: &[(String, &Map<String, Value>)],
+        layers: &[(String, &Map<String, Value>)],
+    ) -> Result<Arc<Chain>, String> {
+        let mut g = Vec::new();
+        for (resource, plugins) in global {
+            g.extend(compile_map(plugins, resource)?);
+        }
+        g.sort_by_key(|p| std::cmp::Reverse(p.priority()));
+        let mut merged: Vec<(&str, &Value, &str)> = Vec::new();
+        for (resource, layer) in layers {
             for (name, conf) in layer.iter() {
-                match merged.iter_mut().find(|(n, _)| n == name) {
-                    Some(slot) => slot.1 = conf,
-                    None => merged.push((name, conf)),
+                match merged.iter_mut().find(|(n, _, _)| n == name) {
+                    Some(slot) => *slot = (name, conf, resource),
+                    None => merged.push((name, conf, resource)),
                 }
             }
         }
-        let mut plugins = Vec::with_capacity(merged.len());
-        for (name, conf) in merged {
-            let inst = match name {
-                jwt_auth::NAME => Instance::JwtAuth(jwt_auth::route_conf(conf)?),
-                kong_jwt::NAME => Instance::KongJwt(kong_jwt::route_conf(conf)?),
-                other => return Err(format!("unknown plugin [{other}]")),
-            };
-            plugins.push(inst);
+        let mut route = Vec::with_capacity(merged.len());
+        for (name, conf, resource) in merged {
+            route.push(Instance::compile(name, conf, resource)?);
         }
-        plugins.sort_by_key(|p| std::cmp::Reverse(p.priority()));
-        Ok(Arc::new(Chain { plugins }))
+        route.sort_by_key(|p| std::cmp::Reverse(p.priority()));
+        Ok(Arc::new(Chain { global: g, route }))
     }
 
     /// Whether the chain is empty (the request path skips it).
     pub fn is_empty(&self) -> bool {
-        self.plugins.is_empty()
+        self.global.is_empty() && self.route.is_empty()
     }
 
-    /// Runs the access phase of every plugin in order; the first reply ends the request.
+    /// Runs the access phase: global rules' plugins, then the route's authentication plugins,
+    /// then the route's other plugins with the authenticated consumer's own plugins merged in
+    /// (the consumer's configuration of a plugin replaces the route's, as APISIX merges them).
+    /// The first reply ends the request.
     pub fn access(
         &self,
         req: &Request<'_>,
-        index: &ConsumerIndex,
+        env: &Env<'_>,
         ctx: &mut Ctx,
         edits: &mut Edits,
     ) -> Result<(), Reply> {
-        for p in &self.plugins {
-            match p {
-                Instance::JwtAuth(c) => jwt_auth::access(c, req, index, ctx, edits)?,
-                Instance::KongJwt(c) => kong_jwt::access(c, req, index, ctx, edits)?,
+        for p in &self.global {
+            p.run(req, env, ctx, edits)?;
+        }
+        for p in self.route.iter().filter(|p| p.is_auth()) {
+            p.run(req, env, ctx, edits)?;
+        }
+        let consumer = ctx.consumer.clone();
+        let own = consumer.as_ref().map_or(&[][..], |c| &c.plugins[..]);
+        if own.is_empty() {
+            for p in self.route.iter().filter(|p| !p.is_auth()) {
+                p.run(req, env, ctx, edits)?;
             }
+            return Ok(());
+        }
+        let mut merged: Vec<&Instance> = self
+            .route
+            .iter()
+            .filter(|p| !p.is_auth() && !own.iter().any(|o| o.name() == p.name()))
+            .chain(own.iter().filter(|p| !p.is_auth()))
+            .collect();
+        merged.sort_by_key(|p| std::cmp::Reverse(p.priority()));
+        for p in merged {
+            p.run(req, env, ctx, edits)?;
         }
         Ok(())
     }

@@ -77,6 +77,8 @@ pub struct Edits {
     pub set: Vec<(String, String)>,
     /// A new origin-form target (`/path?query`).
     pub target: Option<Vec<u8>>,
+    /// Headers added to the response sent back to the client (`X-RateLimit-*`).
+    pub respond: Vec<(&'static str, String)>,
 }
 
 impl Edits {
@@ -145,4 +147,6 @@ pub struct Ctx {
     pub anonymous: bool,
     /// Unix time in seconds, read once per request.
     pub now: i64,
+    /// The same instant in milliseconds.
+    pub now_ms: u64,
 }

@@ -21,6 +21,8 @@ use crate::http::{
 };
 use crate::model::PassHost;
 use crate::plugins::phase::{Ctx, Edits, Request};
+use crate::plugins::vars::Facts;
+use crate::plugins::Env;
 use crate::snapshot::{RouteEntry, UpstreamTarget};
 
 use super::conn::{Bufs, ConnInfo, READ_BUF};
@@ -93,14 +95,23 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
             buf: &bufs.rbuf,
             peer: info.peer,
         };
+        let now_ms = unix_now_ms();
         let mut ctx = Ctx {
-            now: unix_now(),
+            now: (now_ms / 1000) as i64,
+            now_ms,
             ..Ctx::default()
         };
-        if let Err(r) = route
-            .chain
-            .access(&req, &snap.consumers, &mut ctx, &mut edits)
-        {
+        let env = Env {
+            index: &snap.consumers,
+            counters: &w.shared.counters,
+            facts: Facts {
+                route_id: &route.id,
+                service_id: route.service_id.as_deref(),
+                server_port: info.local_port,
+                scheme: info.scheme,
+            },
+        };
+        if let Err(r) = route.chain.access(&req, &env, &mut ctx, &mut edits) {
             return answer_with(w, client, bufs, head, r.status, &r.headers, &r.body).await;
         }
     }
@@ -115,10 +126,10 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     }
 }
 
-fn unix_now() -> i64 {
+fn unix_now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Answers `head` with a gateway error without contacting an upstream. The connection stays
@@ -252,7 +263,7 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
         }
     };
     conn.served += 1;
-    relay_response(w, client, conn, bufs, head, resp, addr, up).await
+    relay_response(w, client, conn, bufs, head, resp, addr, up, &edits.respond).await
 }
 
 /// Picks a node and gets a connection to it: from the pool, else a new one. Connection failures
@@ -592,6 +603,7 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
     resp: ResponseHead,
     addr: SocketAddr,
     up: &UpstreamTarget,
+    extra: &[(&'static str, String)],
 ) -> Result<Next, Fail> {
     let cfg = &w.shared.config;
     let http10 = head.version == 0;
@@ -611,6 +623,7 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
         out,
         close,
         http10 && !close,
+        extra,
     );
     let send = cfg.timeouts.send;
     let read = up.read_timeout;

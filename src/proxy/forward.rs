@@ -188,6 +188,7 @@ pub fn response_head(
     body: Framing,
     close: bool,
     keep_alive_10: bool,
+    extra: &[(&'static str, String)],
 ) {
     let _ = write!(out, "HTTP/1.1 {} ", head.status);
     out.extend_from_slice(span(buf, head.reason));
@@ -214,6 +215,9 @@ pub fn response_head(
         out.extend_from_slice(b"Server: ");
         out.extend_from_slice(server.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in extra {
+        out_header(out, name.as_bytes(), value.as_bytes());
     }
     framing_header(out, body);
     if close {

@@ -32,6 +32,9 @@ pub struct Shared {
     generation: AtomicU64,
     /// Set once on SIGTERM/SIGINT.
     pub shutdown: AtomicBool,
+    /// `limit-count` counters (policy `local`): one per node, shared by every worker, kept
+    /// across configuration changes.
+    pub counters: crate::plugins::limit_count::Counters,
 }
 
 impl Shared {
@@ -48,6 +51,7 @@ impl Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             generation: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
+            counters: crate::plugins::limit_count::Counters::new(),
         }
     }
 

@@ -40,8 +40,10 @@ impl Snapshot {
 
 /// One enabled route, ready for the request path.
 pub struct RouteEntry {
-    /// The route's id, for logs.
+    /// The route's id, for logs and the `route_id` variable.
     pub id: Arc<str>,
+    /// The route's service id (the `service_id` variable).
+    pub service_id: Option<Arc<str>>,
     /// Where matching requests go.
     pub upstream: Arc<UpstreamTarget>,
     /// Plugins to run, global rules and service plugins merged in.
@@ -114,13 +116,11 @@ pub fn compile(set: &ConfigSet, consumers: Arc<ConsumerIndex>) -> Result<Snapsho
         }
     }
 
-    let mut global = serde_json::Map::new();
-    for rule in &set.global_rules {
-        for (k, v) in rule {
-            global.insert(k.clone(), v.clone());
-        }
-    }
-    let empty = serde_json::Map::new();
+    let global: Vec<(String, &serde_json::Map<String, serde_json::Value>)> = set
+        .global_rules
+        .iter()
+        .map(|(id, plugins)| (format!("/apisix/global_rules/{id}"), plugins))
+        .collect();
     let mut specs = Vec::new();
     let mut routes = Vec::new();
     for route in set.routes.iter().filter(|r| r.status) {
@@ -152,14 +152,16 @@ pub fn compile(set: &ConfigSet, consumers: Arc<ConsumerIndex>) -> Result<Snapsho
             methods: route.methods.clone(),
             priority: route.priority,
         });
-        let chain = Chain::compile(&[
-            &global,
-            service.map_or(&empty, |s| &s.plugins),
-            &route.plugins,
-        ])
-        .map_err(|e| CompileError::Plugin(format!("route {}: {e}", route.id)))?;
+        let mut layers = Vec::with_capacity(2);
+        if let Some(s) = service {
+            layers.push((format!("/apisix/services/{}", s.id), &s.plugins));
+        }
+        layers.push((format!("/apisix/routes/{}", route.id), &route.plugins));
+        let chain = Chain::compile(&global, &layers)
+            .map_err(|e| CompileError::Plugin(format!("route {}: {e}", route.id)))?;
         routes.push(RouteEntry {
             id: Arc::from(route.id.as_str()),
+            service_id: route.service_id.as_deref().map(Arc::from),
             upstream,
             chain,
         });
