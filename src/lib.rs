@@ -7,6 +7,7 @@
 //! - [`plugins`]: the plugin registry and per-route chains (`jwt-auth`, Kong `jwt`).
 //! - [`kong`]: Kong declarative files translated into our objects (`portcullis import`).
 //! - [`model`]: APISIX-shaped objects (routes, services, upstreams, consumers) and their validation.
+//! - [`secrets`]: `$env://` and `$secret://vault/...` references in credentials.
 //! - [`snapshot`]: the compiled, immutable view the data plane reads (router, upstreams).
 //! - [`http`]: the HTTP/1.1 codec: head parsing, body framing, smuggling defences.
 //! - [`proxy`]: the per-connection loop, upstream pool, balancer and forwarding headers.
@@ -23,5 +24,6 @@ pub mod model;
 pub mod plugins;
 pub mod proxy;
 pub mod runtime;
+pub mod secrets;
 pub mod snapshot;
 pub mod store;

@@ -547,3 +547,108 @@ fn seed_000_anonymous_consumer_quota() {
     let anon = statuses(&gw, "/anything", &[], 5);
     assert_eq!(anon, [200, 429, 429, 429, 429]);
 }
+
+/// A Vault KV v1 stand-in on loopback: `GET /v1/kv/apisix/jack` with token `root`.
+fn fake_vault(secret: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let mut authorized = false;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                authorized |= h.to_ascii_lowercase().trim() == "x-vault-token: root";
+            }
+            let body = if authorized && line.starts_with("GET /v1/kv/apisix/jack ") {
+                json!({"data": {"jwt-secret": secret}}).to_string()
+            } else {
+                "{\"errors\":[]}".to_string()
+            };
+            let status = if body.contains("data") {
+                "200 OK"
+            } else {
+                "404 Not Found"
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn seed_000_secrets_from_env_and_vault() {
+    let up = Upstream::start();
+    std::env::set_var(
+        "PORTCULLIS_E2E_JACK_JWT_SECRET",
+        "jack-hs256-secret-that-is-very-long",
+    );
+    let gw = admin_mode();
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers",
+        Some(json!({"username": "jack"})),
+    ));
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials",
+        Some(
+            json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "secret": "$env://PORTCULLIS_E2E_JACK_JWT_SECRET"}}}),
+        ),
+    ));
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/routes",
+        Some(
+            json!({"id": "jwt-route", "uri": "/get", "plugins": {"jwt-auth": {}},
+            "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
+        ),
+    ));
+    wait_for(&gw, "/get", &[&format!("Authorization: {SEED_TOKEN}")], 200);
+
+    // Vault: the credential is unusable until its secret manager exists, then works.
+    const VAULT_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJrZXkiOiJqd3QtdmF1bHQta2V5IiwibmJmIjoxNzI5MTMyMjcxfQ.i2pLj7QcQvnlSjB7iV5V522tIV43boQRtee7L0rwlkQ";
+    let vault_auth = format!("Authorization: {VAULT_TOKEN}");
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials/cred-vault",
+        Some(
+            json!({"plugins": {"jwt-auth": {"key": "jwt-vault-key", "secret": "$secret://vault/jwt/jack/jwt-secret"}}}),
+        ),
+    ));
+    let r = get(&gw, "/get", &[&vault_auth]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json(), json!({"message": "failed to verify jwt"}));
+    let uri = fake_vault("vault-hs256-secret-that-is-very-long");
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/secrets/vault/jwt",
+        Some(json!({"uri": uri, "prefix": "kv/apisix", "token": "root"})),
+    ));
+    let r = get(&gw, "/get", &[&vault_auth]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.echoed_header("X-Credential-Identifier").as_deref(),
+        Some("cred-vault")
+    );
+    assert!(
+        !gw.stderr().contains("root\""),
+        "the Vault token is never logged"
+    );
+}

@@ -13,7 +13,7 @@
 //!   consumers;
 //! - secret managers: stored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,6 +23,7 @@ use crate::consumers::{Consumer as ConsumerView, ConsumerIndex, Credential, Sche
 use crate::model::{ConfigSet, Consumer, PluginCheck, Route, Service, Upstream};
 use crate::plugins::credentials;
 use crate::proxy::Shared;
+use crate::secrets::{Resolver, Vault};
 use crate::snapshot::{compile, Snapshot};
 use crate::store::{Op, Store, StoreError};
 
@@ -117,6 +118,10 @@ pub struct Control {
     index: Arc<ConsumerIndex>,
     /// The index keys each consumer owns, so a change replaces exactly those.
     owned: HashMap<String, Vec<(Scheme, Arc<str>)>>,
+    /// Resolves `$env://` and `$secret://` references in credentials.
+    resolver: Resolver,
+    /// Consumers whose credentials hold references (re-resolved on refresh).
+    with_refs: HashSet<String>,
 }
 
 impl Control {
@@ -141,7 +146,10 @@ impl Control {
             objects,
             index,
             owned: HashMap::new(),
+            resolver: Resolver::new(),
+            with_refs: HashSet::new(),
         };
+        ctl.load_vaults();
         let snapshot = ctl
             .build()
             .map_err(|e| format!("the stored configuration is invalid: {e}"))?;
@@ -271,6 +279,32 @@ impl Control {
         applied
     }
 
+    /// Re-reads every secret referenced by a credential (dropping cached Vault answers) and
+    /// reinstalls the credentials of the consumers concerned. Run periodically and after a
+    /// secret manager changes.
+    pub fn refresh(&mut self) {
+        self.resolver.expire();
+        let names: Vec<String> = self.with_refs.iter().cloned().collect();
+        for name in names {
+            match self.consumer_entries(&name) {
+                Ok((consumer, creds)) => self.install(&name, consumer, creds),
+                Err(e) => tracing::error!(consumer = %name, "cannot refresh secrets: {e}"),
+            }
+        }
+    }
+
+    fn load_vaults(&mut self) {
+        let vaults = self
+            .list(Kind::Secrets, None)
+            .into_iter()
+            .filter_map(|(k, e)| {
+                let id = k.rsplit('/').next().unwrap_or_default().to_string();
+                Vault::from_json(&e.value).map(|v| (id, v))
+            })
+            .collect();
+        self.resolver.set_vaults(vaults);
+    }
+
     /// The compiled snapshot of the configuration as it is now (what was last published).
     pub fn snapshot(&self) -> Result<Snapshot, String> {
         self.build()
@@ -285,7 +319,7 @@ impl Control {
     /// it was deleted).
     #[allow(clippy::type_complexity)]
     fn consumer_entries(
-        &self,
+        &mut self,
         name: &str,
     ) -> Result<(Option<Arc<ConsumerView>>, Vec<(Scheme, Arc<Credential>)>), String> {
         let key = Kind::Consumers.key(None, name);
@@ -310,7 +344,16 @@ impl Control {
             .collect();
         let refs: Vec<(&str, &Map<String, Value>)> =
             plugin_maps.iter().map(|(i, p)| (i.as_str(), p)).collect();
-        let (view, entries) = credentials::entries(&consumer, &refs, &credentials::resolve_env);
+        let has_refs = std::iter::once(&consumer.plugins)
+            .chain(refs.iter().map(|(_, p)| *p))
+            .any(|p| p.values().any(holds_reference));
+        let resolve = |r: &str| self.resolver.resolve(r);
+        let (view, entries) = credentials::entries(&consumer, &refs, &resolve);
+        if has_refs {
+            self.with_refs.insert(name.to_string());
+        } else {
+            self.with_refs.remove(name);
+        }
         Ok((Some(view), entries))
     }
 
@@ -361,6 +404,15 @@ impl Control {
             self.owned.insert(name.to_string(), keys);
         }
     }
+}
+
+/// Whether a plugin configuration holds a `$env://` or `$secret://` reference.
+fn holds_reference(conf: &Value) -> bool {
+    conf.as_object().is_some_and(|m| {
+        m.values()
+            .filter_map(Value::as_str)
+            .any(crate::plugins::jwt_auth::is_reference)
+    })
 }
 
 fn unix_now() -> u64 {

@@ -40,6 +40,22 @@ pub fn start(
         control: Mutex::new(control),
         open: AtomicUsize::new(0),
     });
+    // Secrets referenced by credentials (Vault) are read again periodically, so a rotated
+    // secret takes effect without a write to the Admin API.
+    let refresher = Arc::downgrade(&shared);
+    std::thread::Builder::new()
+        .name("portcullis-secrets".into())
+        .spawn(move || loop {
+            std::thread::sleep(crate::secrets::CACHE_TTL);
+            let Some(server) = refresher.upgrade() else {
+                return;
+            };
+            server
+                .control
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .refresh();
+        })?;
     std::thread::Builder::new()
         .name("portcullis-admin".into())
         .spawn(move || {
