@@ -642,7 +642,7 @@ fn seed_000_secrets_from_env_and_vault() {
         Some(json!({"uri": uri, "prefix": "kv/apisix", "token": "root"})),
     ));
     let r = get(&gw, "/get", &[&vault_auth]);
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.status, 200, "{} {}", r.text(), gw.stderr());
     assert_eq!(
         r.echoed_header("X-Credential-Identifier").as_deref(),
         Some("cred-vault")

@@ -266,6 +266,11 @@ impl Control {
                 .map(drop)
                 .map_err(Into::into),
         };
+        if applied.is_ok() && key.starts_with("/apisix/secrets/") {
+            // Credentials that reference this secret manager are resolved again.
+            self.load_vaults();
+            self.refresh();
+        }
         if applied.is_err() {
             match prev {
                 Some(p) => {

@@ -1,0 +1,433 @@
+//! The JWT core: every algorithm round-trips, tampering fails, the algorithm is pinned, each
+//! peer's parsing and claim rules (reference §1.3–1.5, §2.2), and known vectors.
+
+use serde_json::{json, Map, Value};
+
+use super::*;
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/testdata/jwt/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// (alg, private key file, public key file)
+const ASYMMETRIC: &[(Alg, &str, &str)] = &[
+    (Alg::RS256, "rsa2048.pem", "rsa2048.pub.pem"),
+    (Alg::RS384, "rsa2048.pkcs1.pem", "rsa2048.pkcs1.pub.pem"),
+    (Alg::RS512, "rsa2048.pem", "rsa2048.pub.pem"),
+    (Alg::PS256, "rsa2048.pem", "rsa2048.pub.pem"),
+    (Alg::PS384, "rsa2048.pem", "rsa2048.pub.pem"),
+    (Alg::PS512, "rsa2048.pkcs1.pem", "rsa2048.pub.pem"),
+    (Alg::ES256, "ecp256.pem", "ecp256.pub.pem"),
+    (Alg::ES384, "ecp384.sec1.pem", "ecp384.pub.pem"),
+    (Alg::ES512, "ecp521.pem", "ecp521.pub.pem"),
+    (Alg::EdDSA, "ed25519.pem", "ed25519.pub.pem"),
+];
+
+fn signed(alg: Alg, payload: &Value) -> (String, VerifyKey) {
+    if alg.is_hmac() {
+        let t = sign(
+            alg,
+            &SignKey::Hmac(b"secret".to_vec()),
+            &Map::new(),
+            payload,
+        )
+        .unwrap();
+        return (t, VerifyKey::hmac(alg, b"secret"));
+    }
+    let (_, private, public) = ASYMMETRIC.iter().find(|(a, _, _)| *a == alg).unwrap();
+    let t = sign(alg, &SignKey::Pem(fixture(private)), &Map::new(), payload).unwrap();
+    (t, VerifyKey::public_pem(alg, &fixture(public)).unwrap())
+}
+
+#[test]
+fn every_algorithm_round_trips_in_both_dialects() {
+    let payload = json!({"key": "k", "iss": "k"});
+    for alg in Alg::ALL {
+        let (t, key) = signed(alg, &payload);
+        for dialect in [Dialect::Apisix, Dialect::Kong] {
+            let tok = decode(&t, dialect).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            assert_eq!(tok.payload, payload);
+            assert_eq!(tok.header_alg(), Some(alg.as_str()));
+            tok.verify(&key)
+                .unwrap_or_else(|e| panic!("{alg:?} {dialect:?}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn tampering_fails_for_every_algorithm() {
+    for alg in Alg::ALL {
+        let (t, key) = signed(alg, &json!({"key": "k"}));
+        let (h, rest) = t.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        let forged_payload = base64_simd::URL_SAFE_NO_PAD.encode_to_string(br#"{"key":"admin"}"#);
+        let forged = format!("{h}.{forged_payload}.{sig}");
+        let tok = decode(&forged, Dialect::Apisix).unwrap();
+        assert_eq!(tok.verify(&key), Err(JwtError::BadSignature), "{alg:?}");
+        // A flipped signature byte.
+        let mut raw = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(sig).unwrap();
+        raw[0] ^= 1;
+        let flipped = format!(
+            "{h}.{}.{}",
+            rest.split_once('.').unwrap().0,
+            base64_simd::URL_SAFE_NO_PAD.encode_to_string(&raw)
+        );
+        assert_eq!(
+            decode(&flipped, Dialect::Apisix).unwrap().verify(&key),
+            Err(JwtError::BadSignature),
+            "{alg:?}"
+        );
+        // Truncated signature: an error, never a panic (Kong would 500 on ES/PS).
+        let short = format!("{h}.{}.AAAA", rest.split_once('.').unwrap().0);
+        assert!(
+            decode(&short, Dialect::Kong).unwrap().verify(&key).is_err(),
+            "{alg:?}"
+        );
+    }
+}
+
+#[test]
+fn the_algorithm_comes_from_the_key() {
+    let (t, _) = signed(Alg::HS256, &json!({"key": "k"}));
+    // An RS256 credential never accepts an HS256 token, even one "signed" with the public key.
+    let rsa = VerifyKey::public_pem(Alg::RS256, &fixture("rsa2048.pub.pem")).unwrap();
+    assert_eq!(
+        decode(&t, Dialect::Apisix).unwrap().verify(&rsa),
+        Err(JwtError::AlgMismatch {
+            expected: Alg::RS256
+        })
+    );
+    let public_pem = fixture("rsa2048.pub.pem");
+    let confused = sign(
+        Alg::HS256,
+        &SignKey::Hmac(public_pem.into_bytes()),
+        &Map::new(),
+        &json!({"key": "k"}),
+    )
+    .unwrap();
+    assert!(decode(&confused, Dialect::Apisix)
+        .unwrap()
+        .verify(&rsa)
+        .is_err());
+    // alg: none, with or without a signature.
+    let none_header = base64_simd::URL_SAFE_NO_PAD.encode_to_string(br#"{"alg":"none"}"#);
+    let body = base64_simd::URL_SAFE_NO_PAD.encode_to_string(br#"{"key":"k"}"#);
+    let hs = VerifyKey::hmac(Alg::HS256, b"secret");
+    for t in [
+        format!("{none_header}.{body}.x"),
+        format!("{none_header}.{body}."),
+    ] {
+        if let Ok(tok) = decode(&t, Dialect::Apisix) {
+            assert!(tok.verify(&hs).is_err());
+        }
+        assert!(decode(&t, Dialect::Kong).is_err());
+    }
+    // HS384 token, HS256 key.
+    let (t384, _) = signed(Alg::HS384, &json!({}));
+    assert_eq!(
+        decode(&t384, Dialect::Apisix).unwrap().verify(&hs),
+        Err(JwtError::AlgMismatch {
+            expected: Alg::HS256
+        })
+    );
+}
+
+#[test]
+fn known_vectors() {
+    // jwt.io's HS256 example, secret "your-256-bit-secret".
+    let t = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+    let k = VerifyKey::hmac(Alg::HS256, b"your-256-bit-secret");
+    decode(t, Dialect::Apisix).unwrap().verify(&k).unwrap();
+    decode(t, Dialect::Kong).unwrap().verify(&k).unwrap();
+    // Seed 000's token and seed 004's token.
+    let seed = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJrZXkiOiJqYWNrLWtleSIsIm5iZiI6MTcyOTEzMjI3MX0.UEPXy5jpid624T1XpfjM0PLY73LZPjV3Qt8yZ92kVuU";
+    decode(seed, Dialect::Apisix)
+        .unwrap()
+        .verify(&VerifyKey::hmac(
+            Alg::HS256,
+            b"jack-hs256-secret-that-is-very-long",
+        ))
+        .unwrap();
+    let kong = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJZSmRtYUR2VlRKeHRjV1JDdmtNaWtjOG9FTGdBVk5jeiJ9.xG-DrlD4vcYBqhuhK_jrwFIALvVvU-qTOiNyIfUhn_Y";
+    decode(kong, Dialect::Kong)
+        .unwrap()
+        .verify(&VerifyKey::hmac(
+            Alg::HS256,
+            b"C50k0bcahDhLNhLKSUBSR1OMiFGzNZ7X",
+        ))
+        .unwrap();
+}
+
+#[test]
+fn openssl_made_signatures_verify() {
+    // RS256 over "a.b" made with `openssl dgst -sha256 -sign rsa2048.pem` is checked by
+    // verifying our own signature with openssl-format keys in both PKCS#1 and SPKI forms.
+    let (t, _) = signed(Alg::RS256, &json!({"x": 1}));
+    for public in [
+        "rsa2048.pub.pem",
+        "rsa2048.pkcs1.pub.pem",
+        "rsa2048.pem",
+        "rsa2048.pkcs1.pem",
+    ] {
+        let k = VerifyKey::public_pem(Alg::RS256, &fixture(public)).unwrap();
+        decode(&t, Dialect::Apisix).unwrap().verify(&k).unwrap();
+    }
+    // Private EC and Ed25519 keys work as public keys too (APISIX accepts them).
+    for (alg, private) in [
+        (Alg::ES256, "ecp256.sec1.pem"),
+        (Alg::ES384, "ecp384.pem"),
+        (Alg::ES512, "ecp521.sec1.pem"),
+        (Alg::EdDSA, "ed25519.pem"),
+    ] {
+        let (t, _) = signed(alg, &json!({}));
+        let k = VerifyKey::public_pem(alg, &fixture(private))
+            .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        decode(&t, Dialect::Apisix).unwrap().verify(&k).unwrap();
+    }
+}
+
+#[test]
+fn key_material_is_checked_when_written() {
+    let e = |alg, file: &str| VerifyKey::public_pem(alg, &fixture(file)).unwrap_err().0;
+    assert_eq!(
+        e(Alg::ES256, "rsa2048.pub.pem"),
+        "ES256 needs a P-256 key, got an RSA key"
+    );
+    assert_eq!(
+        e(Alg::ES256, "ecp384.pub.pem"),
+        "ES256 needs a P-256 key, got a P-384 key"
+    );
+    assert_eq!(
+        e(Alg::RS256, "ed25519.pub.pem"),
+        "RS256 needs an RSA key, got an Ed25519 key"
+    );
+    assert!(e(Alg::PS256, "rsa1024.pub.pem").contains("too small"));
+    assert!(
+        VerifyKey::public_pem(Alg::RS256, &fixture("rsa1024.pub.pem")).is_ok(),
+        "1024-bit RS256 works as in APISIX"
+    );
+    assert!(VerifyKey::public_pem(Alg::RS256, "garbage").is_err());
+    assert!(VerifyKey::public_pem(
+        Alg::RS256,
+        "-----BEGIN PUBLIC KEY-----\n@@@@\n-----END PUBLIC KEY-----"
+    )
+    .is_err());
+    assert!(VerifyKey::public_pem(
+        Alg::RS256,
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"
+    )
+    .is_err());
+    assert!(VerifyKey::public_pem(Alg::HS256, &fixture("rsa2048.pub.pem")).is_err());
+    // One-line base64 (how users paste keys into JSON) is fine.
+    let one_line: String = fixture("rsa2048.pub.pem")
+        .lines()
+        .map(|l| {
+            if l.starts_with("-----") {
+                format!("{l}\n")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(VerifyKey::public_pem(Alg::RS256, &one_line).is_ok());
+    // Errors never carry key bytes.
+    let pem = fixture("ecp256.pub.pem");
+    let body_line = pem.lines().nth(1).unwrap();
+    assert!(!e(Alg::RS256, "ecp256.pub.pem").contains(body_line));
+    assert!(!format!("{:?}", VerifyKey::hmac(Alg::HS256, b"topsecret")).contains("topsecret"));
+}
+
+fn b64(v: &str) -> String {
+    base64_simd::URL_SAFE_NO_PAD.encode_to_string(v.as_bytes())
+}
+
+#[test]
+fn apisix_parsing_rules() {
+    let h = b64(r#"{"alg":"HS256"}"#);
+    let p = b64(r#"{"key":"k"}"#);
+    assert_eq!(decode("", Dialect::Apisix).unwrap_err(), JwtError::Segments);
+    assert_eq!(
+        decode("a.b", Dialect::Apisix).unwrap_err(),
+        JwtError::Segments
+    );
+    assert_eq!(
+        decode(&format!("{h}.{p}."), Dialect::Apisix).unwrap_err(),
+        JwtError::Segments,
+        "h.p. is two segments"
+    );
+    assert_eq!(
+        decode("a.b.c.d", Dialect::Apisix).unwrap_err(),
+        JwtError::Segments
+    );
+    assert_eq!(
+        decode(&format!("@@.{p}.x"), Dialect::Apisix).unwrap_err(),
+        JwtError::Header
+    );
+    assert_eq!(
+        decode(&format!("{}.{p}.x", b64("[1]")), Dialect::Apisix).unwrap_err(),
+        JwtError::Header
+    );
+    assert_eq!(
+        decode(&format!("{h}.{}.x", b64("7")), Dialect::Apisix).unwrap_err(),
+        JwtError::Payload
+    );
+    assert_eq!(
+        decode(&"a".repeat(MAX_TOKEN_BYTES + 1), Dialect::Apisix).unwrap_err(),
+        JwtError::TooLong
+    );
+    // The signature is decoded only when verifying: a bad one fails verification (APISIX's
+    // "failed to verify jwt"), not parsing.
+    let bad_sig = format!("{h}.{p}.@@@@");
+    let tok = decode(&bad_sig, Dialect::Apisix).unwrap();
+    assert_eq!(
+        tok.verify(&VerifyKey::hmac(Alg::HS256, b"s")),
+        Err(JwtError::SignatureEncoding)
+    );
+    // Padded header/payload segments are accepted, as `ngx.decode_base64` does.
+    let t = sign(
+        Alg::HS256,
+        &SignKey::Hmac(b"s".to_vec()),
+        &Map::new(),
+        &json!({"key": "padded"}),
+    )
+    .unwrap();
+    let (hh, rest) = t.split_once('.').unwrap();
+    let (pp, ss) = rest.split_once('.').unwrap();
+    let pad = |s: &str| format!("{s}{}", "=".repeat((4 - s.len() % 4) % 4));
+    let padded = format!("{}.{}.{ss}", pad(hh), pad(pp));
+    let tok = decode(&padded, Dialect::Apisix).unwrap();
+    assert_eq!(tok.payload["key"], json!("padded"));
+    // Stray dots are dropped and the segments re-joined, as resty.jwt does.
+    let stray = format!(".{hh}..{pp}.{ss}");
+    decode(&stray, Dialect::Apisix)
+        .unwrap()
+        .verify(&VerifyKey::hmac(Alg::HS256, b"s"))
+        .unwrap();
+}
+
+#[test]
+fn kong_parsing_rules() {
+    let h = b64(r#"{"alg":"HS256"}"#);
+    let p = b64(r#"{"iss":"k"}"#);
+    let msg = |t: &str| decode(t, Dialect::Kong).unwrap_err().kong_message();
+    assert_eq!(msg("a.b"), "Bad token; invalid JSON");
+    assert_eq!(msg(&format!("x.{p}.sig")), "Bad token; invalid JSON");
+    assert_eq!(
+        msg(&format!("{}.{p}.sig", b64(r#"{"alg":"none"}"#))),
+        "Bad token; invalid alg"
+    );
+    assert_eq!(
+        msg(&format!("{}.{p}.sig", b64(r#"{"typ":"JWT"}"#))),
+        "Bad token; invalid alg"
+    );
+    assert_eq!(
+        msg(&format!("{}.{p}.sig", b64(r#"{"alg":256}"#))),
+        "Bad token; invalid alg"
+    );
+    assert_eq!(
+        msg(&format!("{h}.{}.sig", b64("false"))),
+        "Bad token; invalid claims"
+    );
+    assert_eq!(msg(&format!("{h}.{p}.@@@")), "Bad token; invalid signature");
+    // Everything after the second dot is the signature.
+    assert_eq!(msg(&format!("{h}.{p}.a.b")), "Bad token; invalid signature");
+    // typ is ignored, lower case or missing.
+    assert!(decode(
+        &format!("{}.{p}.AA", b64(r#"{"alg":"HS256","typ":"jwt"}"#)),
+        Dialect::Kong
+    )
+    .is_ok());
+}
+
+const NOW: i64 = 1_700_000_000;
+
+#[test]
+fn apisix_claim_rules() {
+    let check = |p: Value, claims: Option<&[Claim]>, grace| apisix_claims(&p, claims, NOW, grace);
+    // Without a list: checked only when present; a token with neither passes.
+    assert!(check(json!({}), None, 0).is_ok());
+    assert!(check(json!({}), Some(&[]), 0).is_ok());
+    assert_eq!(
+        check(json!({"exp": NOW}), None, 0).unwrap_err(),
+        "'exp' claim expired at Tue, 14 Nov 2023 22:13:20 GMT"
+    );
+    assert!(check(json!({"exp": NOW + 1}), None, 0).is_ok());
+    assert!(
+        check(json!({"exp": NOW - 1}), None, 2).is_ok(),
+        "grace applies to exp"
+    );
+    assert!(check(json!({"exp": NOW - 2}), None, 2).is_err());
+    assert!(
+        check(json!({"nbf": NOW}), None, 0)
+            .unwrap_err()
+            .starts_with("'nbf' claim not valid until"),
+        "nbf == now is rejected (strict)"
+    );
+    assert!(check(json!({"nbf": NOW - 1}), None, 0).is_ok());
+    assert!(
+        check(json!({"nbf": NOW + 1}), None, 2).is_ok(),
+        "grace applies to nbf"
+    );
+    assert_eq!(
+        check(json!({"exp": "soon"}), None, 0).unwrap_err(),
+        "claim exp is not a number"
+    );
+    // With a list: only the listed ones, each required.
+    assert_eq!(
+        check(json!({}), Some(&[Claim::Nbf]), 0).unwrap_err(),
+        "claim nbf is missing"
+    );
+    assert!(
+        check(
+            json!({"nbf": NOW - 5, "exp": NOW - 5}),
+            Some(&[Claim::Nbf]),
+            0
+        )
+        .is_ok(),
+        "an expired exp passes when only nbf is listed"
+    );
+    assert_eq!(
+        check(
+            json!({"nbf": "x", "exp": NOW - 1}),
+            Some(&[Claim::Exp, Claim::Nbf]),
+            0
+        )
+        .unwrap_err()
+        .split(' ')
+        .next(),
+        Some("'exp'"),
+        "checked in list order"
+    );
+}
+
+#[test]
+fn kong_claim_rules() {
+    let check =
+        |p: Value, claims: &[Claim], max| kong_claims(&p, claims, max, NOW).map_err(Value::Object);
+    assert!(
+        check(json!({"exp": NOW - 1}), &[], 0.0).is_ok(),
+        "nothing checked by default"
+    );
+    assert_eq!(
+        check(json!({"exp": NOW}), &[Claim::Exp], 0.0).unwrap_err(),
+        json!({"exp": "token expired"})
+    );
+    assert!(
+        check(json!({"nbf": NOW}), &[Claim::Nbf], 0.0).is_ok(),
+        "nbf == now passes in Kong"
+    );
+    assert_eq!(
+        check(json!({"nbf": NOW + 1}), &[Claim::Nbf], 0.0).unwrap_err(),
+        json!({"nbf": "token not valid yet"})
+    );
+    assert_eq!(
+        check(json!({}), &[Claim::Exp, Claim::Nbf], 0.0).unwrap_err(),
+        json!({"exp": "must be a number", "nbf": "must be a number"})
+    );
+    assert_eq!(
+        check(json!({"exp": NOW + 100}), &[Claim::Exp], 50.0).unwrap_err(),
+        json!({"exp": "exceeds maximum allowed expiration"})
+    );
+    assert!(check(json!({"exp": NOW + 50}), &[Claim::Exp], 50.0).is_ok());
+}
