@@ -189,9 +189,10 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
         match result {
             Ok(resp) => break resp,
             Err(RespFail::Io(e)) => {
+                // A proxy must not retry a non-idempotent request on its own (RFC 9112
+                // §9.3.1): the upstream may have acted on it before closing, body or not.
                 let stale = conn.reused && matches!(e, IoFail::Eof | IoFail::Err(_));
-                let no_body = matches!(head.body, BodyFraming::None);
-                if stale && replayable && (idempotent || no_body) {
+                if stale && replayable && idempotent {
                     tracing::debug!(upstream = %up.name, "pooled connection was closed; retrying on a fresh one");
                     conn = connect_node(up, node).await?;
                     continue;
