@@ -8,6 +8,7 @@
 //! before answering → 502, a connect or read timeout → 504, a body over the limit → 413. Once a
 //! response has started, a failure can only close the client connection.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -287,7 +288,7 @@ fn build_head(
     };
     let target = origin_form(head, rb);
     bufs.wbuf.clear();
-    forward::request_head(&mut bufs.wbuf, rb, head, target, host, client, plan.framing);
+    forward::request_head(&mut bufs.wbuf, rb, head, &target, host, client, plan.framing);
     if plan.coalesced && plan.buffered > 0 {
         bufs.wbuf
             .extend_from_slice(&rb[head.head_len..head.head_len + plan.buffered]);
@@ -295,10 +296,10 @@ fn build_head(
 }
 
 /// The request target in origin form (`/path?query`), whatever form the client used.
-fn origin_form<'a>(head: &RequestHead, rb: &'a [u8]) -> &'a [u8] {
+fn origin_form<'a>(head: &RequestHead, rb: &'a [u8]) -> Cow<'a, [u8]> {
     let raw = &rb[head.target.0 as usize..head.target.1 as usize];
     if raw.first() == Some(&b'/') {
-        return raw;
+        return Cow::Borrowed(raw);
     }
     // absolute-form: skip "scheme://authority".
     let after_scheme = raw
@@ -310,8 +311,11 @@ fn origin_form<'a>(head: &RequestHead, rb: &'a [u8]) -> &'a [u8] {
         .iter()
         .position(|&c| c == b'/' || c == b'?')
     {
-        Some(p) if raw[after_scheme + p] == b'/' => &raw[after_scheme + p..],
-        _ => b"/",
+        Some(p) if raw[after_scheme + p] == b'/' => Cow::Borrowed(&raw[after_scheme + p..]),
+        // `http://host?query`: the path is empty, which origin form spells `/`; the query
+        // stays (RFC 9112 §3.2.1).
+        Some(p) => Cow::Owned([&b"/"[..], &raw[after_scheme + p..]].concat()),
+        None => Cow::Borrowed(b"/"),
     }
 }
 
