@@ -279,16 +279,24 @@ fn build_head(
 ) {
     let rb = &bufs.rbuf;
     let host: &[u8] = match &up.pass_host {
+        // The authority the router saw: an absolute-form target's replaces the Host field.
         PassHost::Pass => head
-            .host
-            .map(|(a, b)| &rb[a as usize..b as usize])
+            .authority(rb)
             .unwrap_or(up.nodes[node].host_header.as_bytes()),
         PassHost::Node => up.nodes[node].host_header.as_bytes(),
         PassHost::Rewrite(h) => h.as_bytes(),
     };
     let target = origin_form(head, rb);
     bufs.wbuf.clear();
-    forward::request_head(&mut bufs.wbuf, rb, head, &target, host, client, plan.framing);
+    forward::request_head(
+        &mut bufs.wbuf,
+        rb,
+        head,
+        &target,
+        host,
+        client,
+        plan.framing,
+    );
     if plan.coalesced && plan.buffered > 0 {
         bufs.wbuf
             .extend_from_slice(&rb[head.head_len..head.head_len + plan.buffered]);
