@@ -622,19 +622,71 @@ fn pass_host_pass_node_and_rewrite() {
     );
     assert_eq!(host_seen("/node"), Some(up.addr.to_string()));
     assert_eq!(host_seen("/rewrite").as_deref(), Some("rewritten.example"));
+
+    // An absolute-form target names the host: the Host field is ignored, and a proxy sends the
+    // target's authority instead (RFC 9112 §3.2.2), as the router already does.
+    let r = request(
+        gw.addr(),
+        b"GET http://target.example:81/pass?a=1 HTTP/1.1\r\nHost: other.example\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["uri"], "/pass?a=1");
+    assert_eq!(
+        r.echoed_header("host").as_deref(),
+        Some("target.example:81")
+    );
+    assert_eq!(
+        r.echoed_header("x-forwarded-host").as_deref(),
+        Some("target.example")
+    );
 }
 
 #[test]
-fn gateway_errors_are_json_with_a_length() {
-    // An upstream that is not there: 502 in APISIX's error shape.
+fn absolute_form_without_a_path_keeps_its_query() {
+    let up = Upstream::start();
+    let gw = gateway_to(Driver::Uring, &up);
+    let r = request(
+        gw.addr(),
+        b"GET http://test.local?x=1&y=2 HTTP/1.1\r\nHost: test.local\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["uri"], "/?x=1&y=2");
+    let r = request(
+        gw.addr(),
+        b"GET http://test.local HTTP/1.1\r\nHost: test.local\r\n\r\n",
+    );
+    assert_eq!(r.json()["uri"], "/");
+}
+
+#[test]
+fn upstream_failures_get_json_errors() {
+    let up = Upstream::start();
+    // A port nothing listens on.
     let gone: SocketAddr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let gw = start(Driver::Uring, one_route("/*", gone, ""), "");
-    let raw = common::raw_exchange(gw.addr(), b"GET / HTTP/1.1\r\nHost: test.local\r\n\r\n");
-    let r = read_response(&mut &raw[..], false).unwrap();
-    assert_eq!(r.status, 502);
-    assert_eq!(r.header("content-type"), Some("application/json"));
-    assert_eq!(r.json(), json!({"error_msg": "502 Bad Gateway"}));
+    let nodes = |addr: SocketAddr| json!({addr.to_string(): 1});
+    let standalone = json!({"routes": [
+        {"id": "gone", "uri": "/gone", "upstream": {"nodes": nodes(gone)}},
+        {"id": "slow", "uri": "/slow/*", "upstream": {"nodes": nodes(up.addr),
+            "timeout": {"connect": 1, "send": 1, "read": 0.3}}},
+        {"id": "bad", "uri": "/garbage", "upstream": {"nodes": nodes(up.addr)}},
+    ]});
+    let gw = start(Driver::Uring, standalone.to_string(), "");
+    for (path, status, msg) in [
+        ("/gone", 502, "502 Bad Gateway"),
+        ("/slow/3000", 504, "504 Gateway Timeout"),
+        ("/garbage", 502, "502 Bad Gateway"),
+    ] {
+        let raw = common::raw_exchange(
+            gw.addr(),
+            format!("GET {path} HTTP/1.1\r\nHost: test.local\r\n\r\n").as_bytes(),
+        );
+        let r = read_response(&mut &raw[..], false).unwrap();
+        assert_eq!(r.status, status, "{path}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.json(), json!({ "error_msg": msg }));
+        assert_eq!(r.header("connection"), Some("close"));
+    }
 }
