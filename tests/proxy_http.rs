@@ -306,6 +306,10 @@ fn head_204_and_304_have_no_body_and_keep_the_connection() {
         let len: usize = r.header("content-length").unwrap().parse().unwrap();
         assert!(len > 0, "HEAD keeps the upstream's Content-Length");
 
+        c.send(b"HEAD /big/100000 HTTP/1.1\r\nHost: test.local\r\n\r\n");
+        let r = c.read(true).unwrap();
+        assert_eq!(r.header("content-length"), Some("100000"));
+
         c.send(b"HEAD /chunked HTTP/1.1\r\nHost: test.local\r\n\r\n");
         assert_eq!(c.read(true).unwrap().status, 200);
 
