@@ -99,6 +99,14 @@ impl RequestHead {
             .map(|h| h.value(buf))
     }
 
+    /// The authority the request is for, `host[:port]` as written: from an absolute-form
+    /// target when there is one (RFC 9112 §3.2.2), else the Host field. A proxy sends it on as
+    /// the Host it forwards.
+    pub fn authority<'a>(&self, buf: &'a [u8]) -> Option<&'a [u8]> {
+        let host = self.host.map(|span| slice(buf, span));
+        target::authority(slice(buf, self.target), host)
+    }
+
     /// The host the request is for, without `:port` and with the brackets of an IPv6
     /// literal kept, like nginx's `$host` before lower-casing (comparing ignoring case is
     /// the caller's job). Taken from an absolute-form target when there is one (RFC 9112

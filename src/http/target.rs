@@ -151,12 +151,17 @@ pub(crate) fn query(target: &[u8]) -> Option<&[u8]> {
     target.get(q + 1..)
 }
 
+/// The authority the request is for, port included: an absolute-form target's (RFC 9112
+/// §3.2.2: the Host field is then ignored), else the `Host` value.
+pub(crate) fn authority<'a>(target: &'a [u8], host_field: Option<&'a [u8]>) -> Option<&'a [u8]> {
+    absolute_authority(target).or(host_field)
+}
+
 /// The host the request is for, without the port: from an absolute-form target if there is
 /// one (RFC 9112 §3.2.2: the Host field is then ignored), else from the `Host` value.
 /// `None` when that host is empty.
 pub(crate) fn host_name<'a>(target: &'a [u8], host_field: Option<&'a [u8]>) -> Option<&'a [u8]> {
-    let authority = absolute_authority(target).or(host_field)?;
-    let (host, _) = split_host_port(authority)?;
+    let (host, _) = split_host_port(authority(target, host_field)?)?;
     (!host.is_empty()).then_some(host)
 }
 

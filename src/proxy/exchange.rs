@@ -8,6 +8,7 @@
 //! before answering → 502, a connect or read timeout → 504, a body over the limit → 413. Once a
 //! response has started, a failure can only close the client connection.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -248,9 +249,10 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
         match result {
             Ok(resp) => break resp,
             Err(RespFail::Io(e)) => {
+                // A proxy must not retry a non-idempotent request on its own (RFC 9112
+                // §9.3.1): the upstream may have acted on it before closing, body or not.
                 let stale = conn.reused && matches!(e, IoFail::Eof | IoFail::Err(_));
-                let no_body = matches!(head.body, BodyFraming::None);
-                if stale && replayable && (idempotent || no_body) {
+                if stale && replayable && idempotent {
                     tracing::debug!(upstream = %up.name, "pooled connection was closed; retrying on a fresh one");
                     conn = connect_node(up, node).await?;
                     continue;
@@ -337,23 +339,23 @@ fn build_head(
 ) {
     let rb = &bufs.rbuf;
     let host: &[u8] = match &up.pass_host {
+        // The authority the router saw: an absolute-form target's replaces the Host field.
         PassHost::Pass => head
-            .host
-            .map(|(a, b)| &rb[a as usize..b as usize])
+            .authority(rb)
             .unwrap_or(up.nodes[node].host_header.as_bytes()),
         PassHost::Node => up.nodes[node].host_header.as_bytes(),
         PassHost::Rewrite(h) => h.as_bytes(),
     };
-    let target = edits
-        .target
-        .as_deref()
-        .unwrap_or_else(|| origin_form(head, rb));
+    let target: Cow<'_, [u8]> = match &edits.target {
+        Some(t) => Cow::Borrowed(t.as_slice()),
+        None => origin_form(head, rb),
+    };
     bufs.wbuf.clear();
     forward::request_head(
         &mut bufs.wbuf,
         rb,
         head,
-        target,
+        &target,
         host,
         client,
         plan.framing,
@@ -366,10 +368,10 @@ fn build_head(
 }
 
 /// The request target in origin form (`/path?query`), whatever form the client used.
-fn origin_form<'a>(head: &RequestHead, rb: &'a [u8]) -> &'a [u8] {
+fn origin_form<'a>(head: &RequestHead, rb: &'a [u8]) -> Cow<'a, [u8]> {
     let raw = &rb[head.target.0 as usize..head.target.1 as usize];
     if raw.first() == Some(&b'/') {
-        return raw;
+        return Cow::Borrowed(raw);
     }
     // absolute-form: skip "scheme://authority".
     let after_scheme = raw
@@ -381,8 +383,11 @@ fn origin_form<'a>(head: &RequestHead, rb: &'a [u8]) -> &'a [u8] {
         .iter()
         .position(|&c| c == b'/' || c == b'?')
     {
-        Some(p) if raw[after_scheme + p] == b'/' => &raw[after_scheme + p..],
-        _ => b"/",
+        Some(p) if raw[after_scheme + p] == b'/' => Cow::Borrowed(&raw[after_scheme + p..]),
+        // `http://host?query`: the path is empty, which origin form spells `/`; the query
+        // stays (RFC 9112 §3.2.1).
+        Some(p) => Cow::Owned([&b"/"[..], &raw[after_scheme + p..]].concat()),
+        None => Cow::Borrowed(b"/"),
     }
 }
 

@@ -4,9 +4,9 @@
 //! Upstream requests lose the hop-by-hop headers (RFC 9110 §7.6.1: `Connection` and every header
 //! it names, `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`)
 //! and `Expect` (the gateway answers `100-continue` itself); get `Host` per `pass_host`,
-//! `X-Forwarded-For` with the client appended, and `X-Real-IP`, `X-Forwarded-Proto`,
-//! `X-Forwarded-Host`, `X-Forwarded-Port` set by the gateway (a client's own values pass only
-//! from a trusted address); and carry the body framing the proxy chose. Responses lose the same
+//! `X-Forwarded-For` ending with the client address, and `X-Real-IP`, `X-Forwarded-Proto`,
+//! `X-Forwarded-Host`, `X-Forwarded-Port` set by the gateway (a client's own `X-Forwarded-*`
+//! values pass only from a trusted address); and carry the body framing the proxy chose. Responses lose the same
 //! hop-by-hop headers and `Server`, which the gateway sets.
 
 use std::io::Write;
@@ -124,10 +124,11 @@ pub fn request_head(
             None => out_header(out, name, span(buf, h.value)),
         }
     }
-    // Every X-Forwarded-For value the client sent joins one list; the client address ends it
-    // (nginx's $proxy_add_x_forwarded_for).
+    // From a trusted client, every X-Forwarded-For value it sent joins one list that the client
+    // address ends (nginx's $proxy_add_x_forwarded_for); from any other client the list is reset
+    // to its address, as APISIX does outside `trusted_addresses`.
     out.extend_from_slice(b"X-Forwarded-For: ");
-    for h in &head.headers {
+    for h in head.headers.iter().filter(|_| client.trusted) {
         if is(span(buf, h.name), b"x-forwarded-for") {
             out.extend_from_slice(span(buf, h.value));
             out.extend_from_slice(b", ");

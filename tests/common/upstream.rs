@@ -13,17 +13,34 @@
 //! | `/reset`            | closes without answering                                         |
 //! | `/big/{n}`          | n bytes of `x` with Content-Length                               |
 //! | `/conn-close`       | echo with `Connection: close`, then closes                       |
+//! | `/then-close`       | echo (keep-alive framing, no `Connection: close`), then closes    |
+//! | `/drop-next`        | echo; the next request on this connection is read, then the      |
+//! |                     | connection is closed without an answer (a keep-alive race)       |
+//!
+//! Every request read in full is recorded in [`Upstream::seen`], in arrival order.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// One request as the upstream read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Connection number (1 for the first connection accepted).
+    pub connection: usize,
+    pub method: String,
+    pub uri: String,
+    pub body_len: usize,
+}
 
 pub struct Upstream {
     pub addr: SocketAddr,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// Requests read in full so far, answered or not.
+    pub log: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -33,7 +50,8 @@ impl Upstream {
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, s) = (connections.clone(), stop.clone());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (c, s, l) = (connections.clone(), stop.clone(), log.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
@@ -41,20 +59,35 @@ impl Upstream {
                 }
                 let Ok(stream) = stream else { continue };
                 let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                let l = l.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(stream, n);
+                    let _ = serve(stream, n, &l);
                 });
             }
         });
         Upstream {
             addr,
             connections,
+            log,
             stop,
         }
     }
 
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Every request read so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// How many requests for `uri` (path and query) with `method` were read.
+    pub fn seen_count(&self, method: &str, uri: &str) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.method == method && s.uri == uri)
+            .count()
     }
 }
 
@@ -65,11 +98,12 @@ impl Drop for Upstream {
     }
 }
 
-fn serve(stream: TcpStream, conn_no: usize) -> std::io::Result<()> {
+fn serve(stream: TcpStream, conn_no: usize, log: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut out = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     let mut served = 0usize;
+    let mut drop_next = false;
     loop {
         // Head.
         let mut head = Vec::new();
@@ -140,6 +174,15 @@ fn serve(stream: TcpStream, conn_no: usize) -> std::io::Result<()> {
             body.resize(n, 0);
             reader.read_exact(&mut body)?;
         }
+        log.lock().unwrap().push(Seen {
+            connection: conn_no,
+            method: method.clone(),
+            uri: uri.clone(),
+            body_len: body.len(),
+        });
+        if drop_next {
+            return Ok(());
+        }
         served += 1;
         let path = uri.split('?').next().unwrap_or("").to_string();
         let echo = || {
@@ -198,6 +241,12 @@ fn serve(stream: TcpStream, conn_no: usize) -> std::io::Result<()> {
         } else if let Some(n) = path.strip_prefix("/big/") {
             let n: usize = n.parse().unwrap_or(0);
             respond(&mut out, 200, "", &vec![b'x'; n])?;
+        } else if path == "/then-close" {
+            respond(&mut out, 200, "", echo().as_bytes())?;
+            return Ok(());
+        } else if path == "/drop-next" {
+            respond(&mut out, 200, "", echo().as_bytes())?;
+            drop_next = true;
         } else if path == "/conn-close" {
             respond(&mut out, 200, "Connection: close\r\n", echo().as_bytes())?;
             return Ok(());

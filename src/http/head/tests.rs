@@ -118,6 +118,9 @@ fn absolute_form_takes_host_from_the_target() {
     assert_eq!(head.path(buf), b"/v1/x");
     assert_eq!(head.query(buf), Some(&b"q=1"[..]));
     assert_eq!(head.host_name(buf), Some(&b"api.example"[..]));
+    assert_eq!(head.authority(buf), Some(&b"api.example:8080"[..]));
+    let buf = b"GET /v1 HTTP/1.1\r\nHost: other:81\r\n\r\n";
+    assert_eq!(ok(buf).authority(buf), Some(&b"other:81"[..]));
     let buf = b"GET http://api.example HTTP/1.1\r\nHost: api.example\r\n\r\n";
     assert_eq!(ok(buf).path(buf), b"/");
 }
