@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use portcullis::admin::Control;
 use portcullis::config::NodeConfig;
+use portcullis::jwt::{Alg, SignKey};
 use portcullis::model::load_standalone_file;
 use portcullis::plugins::{credentials, Registry};
 use portcullis::proxy::Shared;
@@ -40,6 +41,68 @@ enum Command {
     /// the Admin API would; if any is refused nothing is written. What cannot be translated is
     /// listed. Run it while the gateway is stopped (the store is locked while it runs).
     Import(ImportArgs),
+    /// Make or examine JSON Web Tokens (instead of pasting secrets into a website).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Sign a token offline and print it.
+    ///
+    /// Example (seed 000's consumer): portcullis token sign --secret
+    /// jack-hs256-secret-that-is-very-long --claim key=jack-key --expires-in 3600
+    Sign(SignArgs),
+    /// Decode a token and say why jwt-auth or Kong's jwt would refuse it.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args)]
+struct SignArgs {
+    /// Algorithm: HS256 HS384 HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA.
+    #[arg(long, default_value = "HS256")]
+    alg: String,
+    /// HMAC secret (HS algorithms). Prefer --secret-file or PORTCULLIS_JWT_SECRET: command
+    /// lines are visible to other users of the machine.
+    #[arg(long, env = "PORTCULLIS_JWT_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// File holding the HMAC secret (a trailing newline is ignored).
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// The secret is standard base64 (jwt-auth's base64_secret).
+    #[arg(long)]
+    base64_secret: bool,
+    /// PEM private key file (RS*, PS*, ES*, EdDSA).
+    #[arg(long, value_name = "FILE")]
+    private_key: Option<PathBuf>,
+    /// A payload claim NAME=VALUE; VALUE is JSON when it parses as JSON (numbers, true,
+    /// objects), else a string. Repeat for more claims.
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    claims: Vec<String>,
+    /// Add exp = now + SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    expires_in: Option<u64>,
+    /// Add nbf = now.
+    #[arg(long)]
+    not_before_now: bool,
+    /// A header field NAME=VALUE (e.g. kid=my-key).
+    #[arg(long = "header", value_name = "NAME=VALUE")]
+    headers: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The token (a leading "Bearer " is ignored).
+    token: String,
+    /// Check the signature with this HMAC secret.
+    #[arg(long, env = "PORTCULLIS_JWT_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Check the signature with this PEM public key file.
+    #[arg(long, value_name = "FILE")]
+    public_key: Option<PathBuf>,
+    /// The credential's algorithm (defaults to the token's own alg when it is a known one).
+    #[arg(long)]
+    alg: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -69,6 +132,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Run(args)) => run(args),
         Some(Command::Import(args)) => import(args),
+        Some(Command::Token(TokenCommand::Sign(args))) => token_sign(args),
+        Some(Command::Token(TokenCommand::Inspect(args))) => token_inspect(args),
         None => run(cli.run),
     };
     match result {
@@ -175,6 +240,145 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
             args.file.display(),
             errors.join("\n  ")
         ),
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn parse_alg(name: &str) -> anyhow::Result<Alg> {
+    Alg::parse(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown algorithm {name:?} (one of: {})",
+            Alg::ALL.map(|a| a.as_str()).join(" ")
+        )
+    })
+}
+
+fn name_value(arg: &str) -> anyhow::Result<(String, serde_json::Value)> {
+    let (name, value) = arg
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("{arg:?}: expected NAME=VALUE"))?;
+    let value =
+        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.into()));
+    Ok((name.to_string(), value))
+}
+
+fn token_sign(args: SignArgs) -> anyhow::Result<()> {
+    let alg = parse_alg(&args.alg)?;
+    let key = if alg.is_hmac() {
+        let secret = match (&args.secret, &args.secret_file) {
+            (_, Some(f)) => std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+            (Some(s), None) => s.clone(),
+            (None, None) => anyhow::bail!("{} needs --secret or --secret-file", alg.as_str()),
+        };
+        let bytes = if args.base64_secret {
+            portcullis::plugins::jwt_auth::decode_std_base64(&secret)
+                .ok_or_else(|| anyhow::anyhow!("--base64-secret: the secret is not base64"))?
+        } else {
+            secret.into_bytes()
+        };
+        SignKey::Hmac(bytes)
+    } else {
+        let f = args
+            .private_key
+            .ok_or_else(|| anyhow::anyhow!("{} needs --private-key FILE", alg.as_str()))?;
+        SignKey::Pem(
+            std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?,
+        )
+    };
+    let mut payload = serde_json::Map::new();
+    for c in &args.claims {
+        let (k, v) = name_value(c)?;
+        payload.insert(k, v);
+    }
+    let now = unix_now();
+    if let Some(secs) = args.expires_in {
+        payload.insert("exp".into(), (now + secs as i64).into());
+    }
+    if args.not_before_now {
+        payload.insert("nbf".into(), now.into());
+    }
+    let mut header = serde_json::Map::new();
+    for h in &args.headers {
+        let (k, v) = name_value(h)?;
+        header.insert(k, v);
+    }
+    let token = portcullis::jwt::sign(alg, &key, &header, &serde_json::Value::Object(payload))
+        .map_err(|e| anyhow::anyhow!("cannot sign: {e}"))?;
+    println!("{token}");
+    Ok(())
+}
+
+fn token_inspect(args: InspectArgs) -> anyhow::Result<()> {
+    use portcullis::jwt::{inspect::inspect, VerifyKey};
+    let token_alg = args
+        .token
+        .split('.')
+        .next()
+        .and_then(|h| {
+            base64_simd::URL_SAFE_NO_PAD
+                .decode_to_vec(h.trim_start_matches("Bearer "))
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|h| h.get("alg").and_then(|a| a.as_str()).and_then(Alg::parse));
+    let alg = match &args.alg {
+        Some(a) => Some(parse_alg(a)?),
+        None => token_alg,
+    };
+    let key = match (&args.secret, &args.public_key, alg) {
+        (Some(s), _, Some(a)) if a.is_hmac() => Some(VerifyKey::hmac(a, s.as_bytes())),
+        (_, Some(f), Some(a)) => Some(
+            VerifyKey::public_pem(
+                a,
+                &std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read {}", f.display()))?,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?,
+        ),
+        (Some(_), _, _) | (_, Some(_), _) => anyhow::bail!("cannot tell the algorithm: pass --alg"),
+        _ => None,
+    };
+    let r = inspect(&args.token, unix_now(), key.as_ref());
+    let pretty = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+            .unwrap_or_else(|| "(does not decode)".into())
+    };
+    println!("header:  {}", pretty(&r.header));
+    println!("payload: {}", pretty(&r.payload));
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    let verdict = |name: &str, problems: &[String]| {
+        if problems.is_empty() {
+            println!(
+                "{name}: would accept (given a matching credential{})",
+                if key.is_some() {
+                    ""
+                } else {
+                    "; signature not checked"
+                }
+            );
+        } else {
+            for p in problems {
+                println!("{name}: would refuse: {p}");
+            }
+        }
+    };
+    verdict("jwt-auth (APISIX)", &r.apisix);
+    verdict("jwt (Kong)", &r.kong);
+    if r.apisix.is_empty() || r.kong.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!("both plugins would refuse this token"))
     }
 }
 

@@ -100,6 +100,9 @@ pub fn handle(ctl: &mut Control, req: &ApiRequest) -> ApiResponse {
                 None => error(404, format!("plugin not found: {name}")),
             };
         }
+        ["consumers", user, "credentials", id, "sign"] if req.method == "POST" => {
+            return sign_for(ctl, user, id, req.body)
+        }
         [] => return error(404, "not found"),
         _ => {}
     }
@@ -130,6 +133,94 @@ pub fn handle(ctl: &mut Control, req: &ApiRequest) -> ApiResponse {
             error(503, e.to_string())
         }
     })
+}
+
+/// Signs a token for a stored `jwt-auth` (or Kong `jwt`) credential: API7's "Generate JSON
+/// Web Token". Body: `{"payload": {...}, "expires_in": seconds}` (both optional; the key claim
+/// is set from the credential, `exp` defaults to the credential's `exp`, else 86400 s).
+fn sign_for(ctl: &Control, user: &str, id: &str, body: &[u8]) -> ApiResponse {
+    use crate::jwt::{sign, Alg, SignKey};
+    let key = Kind::Credentials.key(Some(user), id);
+    let Some(entry) = ctl.get(&key) else {
+        return not_found();
+    };
+    let req: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => return error(400, "invalid request body: expected an object"),
+            Err(e) => return error(400, format!("invalid request body: {e}")),
+        }
+    };
+    let plugins = entry.value.get("plugins").and_then(Value::as_object);
+    let (plugin, conf) = match plugins.and_then(|p| p.iter().find(|(n, _)| Registry::is_auth(n))) {
+        Some((n, c)) => (n.as_str(), c),
+        None => return error(400, "the credential has no JWT plugin"),
+    };
+    let alg = conf
+        .get("algorithm")
+        .and_then(Value::as_str)
+        .and_then(Alg::parse)
+        .unwrap_or(Alg::HS256);
+    let secret_of = |field: &str| -> Result<String, String> {
+        let v = conf.get(field).and_then(Value::as_str).unwrap_or_default();
+        if crate::plugins::jwt_auth::is_reference(v) {
+            ctl.resolve(v)
+        } else {
+            Ok(v.to_string())
+        }
+    };
+    let sign_key = if alg.is_hmac() {
+        let secret = match secret_of("secret") {
+            Ok(s) => s,
+            Err(e) => return error(400, format!("cannot resolve the secret: {e}")),
+        };
+        let b64 = conf.get("base64_secret").and_then(Value::as_bool) == Some(true);
+        let bytes = if b64 {
+            match crate::plugins::jwt_auth::decode_std_base64(&secret) {
+                Some(b) => b,
+                None => return error(400, "the secret is not base64"),
+            }
+        } else {
+            secret.into_bytes()
+        };
+        SignKey::Hmac(bytes)
+    } else {
+        match secret_of("private_key") {
+            Ok(pem) if !pem.is_empty() => SignKey::Pem(pem),
+            _ => {
+                return error(
+                    400,
+                    format!("{} credentials are signed with a private key, and this credential has no private_key", alg.as_str()),
+                )
+            }
+        }
+    };
+    let mut payload = req
+        .get("payload")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let claim = if plugin == "jwt" { "iss" } else { "key" };
+    if let Some(k) = conf.get("key") {
+        payload.insert(claim.into(), k.clone());
+    }
+    if !payload.contains_key("exp") {
+        let ttl = req
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .or_else(|| conf.get("exp").and_then(Value::as_u64))
+            .unwrap_or(86_400);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        payload.insert("exp".into(), json!(now + ttl));
+    }
+    match sign(alg, &sign_key, &Map::new(), &Value::Object(payload)) {
+        Ok(token) => reply(200, json!({ "token": token })),
+        Err(e) => error(400, format!("cannot sign: {e}")),
+    }
 }
 
 fn entry_json(key: &str, e: &Entry) -> Value {

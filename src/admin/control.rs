@@ -310,6 +310,11 @@ impl Control {
         self.resolver.set_vaults(vaults);
     }
 
+    /// Resolves a secret reference the way credentials are resolved.
+    pub fn resolve(&self, reference: &str) -> Result<String, String> {
+        self.resolver.resolve(reference)
+    }
+
     /// The compiled snapshot of the configuration as it is now (what was last published).
     pub fn snapshot(&self) -> Result<Snapshot, String> {
         self.build()

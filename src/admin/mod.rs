@@ -13,7 +13,8 @@
 //! | PATCH | `/apisix/admin/{kind}/{id}/{field}/...` | replaces that field with the body, 200 `{key,value}` |
 //! | DELETE | `/apisix/admin/{kind}/{id}` | 200 `{"deleted":"1","key":...}`; 400 while something still uses it |
 //! | GET | `/apisix/admin/plugins/list` | names of the plugins this build enforces |
-//! | GET | `/apisix/admin/plugins/{name}`, `/apisix/admin/schema/plugins/{name}` | the plugin's schema |
+//! | GET | `/apisix/admin/plugins/{name}`, `/apisix/admin/schema/plugins/{name}` | the plugin's schema (`?schema_type=consumer` for the consumer side) |
+//! | POST | `/apisix/admin/consumers/{username}/credentials/{id}/sign` | `{"token": ...}` signed for that credential; body `{"payload": {...}, "expires_in": s}` (admin keys only) |
 //!
 //! `{kind}` is `routes`, `services`, `upstreams`, `consumers` (id = username), `global_rules`,
 //! `plugin_configs`, `consumers/{username}/credentials` or `secrets/vault`. Invalid objects get

@@ -18,6 +18,7 @@
 
 pub mod alg;
 pub mod claims;
+pub mod inspect;
 pub mod key;
 pub mod sign;
 pub mod token;
