@@ -722,3 +722,78 @@ fn admin_signs_tokens_for_a_credential_and_cli_tools_work() {
     );
     assert!(text.contains("expires"), "{text}");
 }
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/testdata/jwt/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn rs256_seed_flow_and_key_rotation_reach_every_worker() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers",
+        Some(json!({"username": "jack"})),
+    ));
+    let cred = |public: &str| json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "algorithm": "RS256", "public_key": fixture(public)}}});
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials",
+        Some(cred("rsa2048.pub.pem")),
+    ));
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/routes",
+        Some(
+            json!({"id": "jwt-route", "uri": "/headers", "plugins": {"jwt-auth": {}},
+            "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
+        ),
+    ));
+    let token = portcullis::jwt::sign(
+        portcullis::jwt::Alg::RS256,
+        &portcullis::jwt::SignKey::Pem(fixture("rsa2048.pem")),
+        &serde_json::Map::new(),
+        &json!({"key": "jack-key", "nbf": 1729132271}),
+    )
+    .unwrap();
+    let auth = format!("Authorization: {token}");
+    // Warm both workers' caches.
+    for _ in 0..20 {
+        assert_eq!(get(&gw, "/headers", &[&auth]).status, 200);
+    }
+    // Rotate the key: every worker refuses the old token at once, cached or not.
+    ok(admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials",
+        Some(cred("rsa1024.pub.pem")),
+    ));
+    for _ in 0..20 {
+        let r = get(&gw, "/headers", &[&auth]);
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json(), json!({"message": "failed to verify jwt"}));
+    }
+    // An ES256 credential with an RSA key is refused at write time (APISIX stores it).
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/consumers/jack/credentials/es",
+        Some(
+            json!({"plugins": {"jwt-auth": {"key": "es-key", "algorithm": "ES256", "public_key": fixture("rsa2048.pub.pem")}}}),
+        ),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("ES256 needs a P-256 key, got an RSA key"),
+        "{}",
+        r.text()
+    );
+}

@@ -87,6 +87,9 @@ pub struct NodeConfig {
     /// `log_level`: one of `error`, `warn`, `info`, `debug`, `trace` (lower case); `RUST_LOG`
     /// overrides it. Defaults to `info`.
     pub log_level: String,
+    /// `jwt_cache_size`: entries of each worker's verified-token cache (asymmetric algorithms);
+    /// `0` disables it. Defaults to `10000`.
+    pub jwt_cache_size: usize,
     /// `timeouts`: client-side timeouts. Defaults to [`Timeouts::default`].
     pub timeouts: Timeouts,
     /// `limits`: request size and connection limits. Defaults to [`Limits::default`].

@@ -65,6 +65,8 @@ pub(super) struct RawNodeConfig {
     pub server_header: Field<String>,
     /// `error` … `trace`. Defaults to `info`.
     pub log_level: Field<String>,
+    /// Verified-token cache entries per worker; `0` disables it. Defaults to `10000`.
+    pub jwt_cache_size: Field<usize>,
     /// Client-side timeouts. Defaults to every timeout's own default.
     pub timeouts: Field<RawTimeouts>,
     /// Size and connection limits. Defaults to every limit's own default.
@@ -87,6 +89,7 @@ impl RawNodeConfig {
         "trusted_addresses",
         "server_header",
         "log_level",
+        "jwt_cache_size",
         "timeouts",
         "limits",
         "deployment",

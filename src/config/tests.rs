@@ -72,6 +72,7 @@ fn assert_defaults(c: &NodeConfig, base: &Path) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(c.workers, cores);
     assert!(!c.cpu_pinning);
+    assert_eq!(c.jwt_cache_size, 10_000);
     assert_eq!(c.io_driver, IoDriver::Auto);
     assert_eq!(c.data_dir, base.join("data"));
     assert_eq!(c.standalone, None);
@@ -164,6 +165,7 @@ data_dir: /var/lib/portcullis
 standalone: routes/apisix.yaml
 trusted_addresses: [10.0.0.0/8, "fd00::/8", 192.0.2.1]
 server_header: "edge gateway"
+jwt_cache_size: 500
 log_level: DEBUG
 timeouts:
   client_header_secs: 2.5
@@ -206,6 +208,7 @@ deployment:
     let trusted: Vec<String> = c.trusted_addresses.iter().map(Cidr::to_string).collect();
     assert_eq!(trusted, ["10.0.0.0/8", "fd00::/8", "192.0.2.1/32"]);
     assert_eq!(c.server_header, "edge gateway");
+    assert_eq!(c.jwt_cache_size, 500);
     assert_eq!(c.log_level, "debug");
     assert_eq!(
         c.timeouts,
@@ -580,7 +583,7 @@ fn unknown_keys_are_named_with_their_path() {
         [
             "1: unknown field, expected one of `node_listen`, `ssl_listen`, `workers`, `cpu_pinning`, \
              `io_driver`, `data_dir`, `standalone`, `trusted_addresses`, `server_header`, `log_level`, \
-             `timeouts`, `limits`, `deployment`",
+             `jwt_cache_size`, `timeouts`, `limits`, `deployment`",
             "deployment.etcd_x: unknown field, expected one of `role`, `admin`",
             "deployment.admin.admin_listen.tls: unknown field, expected one of `ip`, `port`, `enable_http2`",
         ]

@@ -74,6 +74,12 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
                 ))
             }
         });
+        let jwt_cache_size = p.check("jwt_cache_size", raw.jwt_cache_size, 10_000, |n| {
+            if n > 10_000_000 {
+                return Err("must be at most 10000000 (0 disables the cache)".into());
+            }
+            Ok(n)
+        });
         let timeouts = p
             .section("timeouts", raw.timeouts)
             .and_then(|t| timeouts(&mut p, t));
@@ -99,6 +105,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             Some(trusted_addresses),
             Some(server_header),
             Some(log_level),
+            Some(jwt_cache_size),
             Some(timeouts),
             Some(limits),
             Some(admin),
@@ -113,6 +120,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             trusted_addresses,
             server_header,
             log_level,
+            jwt_cache_size,
             timeouts,
             limits,
             admin,
@@ -136,6 +144,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             trusted_addresses,
             server_header,
             log_level,
+            jwt_cache_size,
             timeouts,
             limits,
             admin,

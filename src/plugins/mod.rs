@@ -22,6 +22,7 @@ pub mod schema;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod token_cache;
 pub mod vars;
 
 use std::sync::Arc;
@@ -193,8 +194,8 @@ impl Instance {
         edits: &mut Edits,
     ) -> Result<(), Reply> {
         match self {
-            Instance::JwtAuth(c) => jwt_auth::access(c, req, env.index, ctx, edits),
-            Instance::KongJwt(c) => kong_jwt::access(c, req, env.index, ctx, edits),
+            Instance::JwtAuth(c) => jwt_auth::access(c, req, env.index, env.cache, ctx, edits),
+            Instance::KongJwt(c) => kong_jwt::access(c, req, env.index, env.cache, ctx, edits),
             Instance::LimitCount(c) => {
                 limit_count::access(c, req, env.counters, &env.facts, ctx, edits)
             }
@@ -208,6 +209,8 @@ pub struct Env<'a> {
     pub index: &'a ConsumerIndex,
     /// `limit-count` counters.
     pub counters: &'a limit_count::Counters,
+    /// This worker's verified-token cache.
+    pub cache: &'a token_cache::TokenCache,
     /// Route, service, port and scheme.
     pub facts: vars::Facts<'a>,
 }

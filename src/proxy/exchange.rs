@@ -105,6 +105,7 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
         let env = Env {
             index: &snap.consumers,
             counters: &w.shared.counters,
+            cache: &w.tokens,
             facts: Facts {
                 route_id: &route.id,
                 service_id: route.service_id.as_deref(),

@@ -78,6 +78,8 @@ pub struct Worker {
     pub pool: RefCell<Pool>,
     /// This core's balancer positions.
     pub balancers: RefCell<Balancers>,
+    /// This core's verified-token cache (asymmetric JWTs).
+    pub tokens: crate::plugins::token_cache::TokenCache,
     // An `Rc` around the shared `Arc` on purpose: requests clone this core's `Rc` (a plain
     // increment) instead of the `Arc`, whose count is one cache line every core would bounce.
     #[allow(clippy::redundant_allocation)]
@@ -92,7 +94,9 @@ impl Worker {
     pub fn new(shared: Arc<Shared>, id: usize) -> Worker {
         let gen = shared.generation.load(Ordering::Acquire);
         let snap = Rc::new(shared.snapshot.load_full());
+        let tokens = crate::plugins::token_cache::TokenCache::new(shared.config.jwt_cache_size);
         Worker {
+            tokens,
             shared,
             id,
             pool: RefCell::default(),

@@ -12,6 +12,7 @@ use crate::consumers::{ConsumerIndex, Credential, Material, Scheme};
 use crate::jwt::{self, Dialect};
 use crate::plugins::phase::{Ctx, Edits, Reply, Request};
 use crate::plugins::source;
+use crate::plugins::token_cache::TokenCache;
 
 use super::RouteConf;
 
@@ -35,10 +36,11 @@ pub fn access(
     conf: &RouteConf,
     req: &Request<'_>,
     index: &ConsumerIndex,
+    cache: &TokenCache,
     ctx: &mut Ctx,
     edits: &mut Edits,
 ) -> Result<(), Reply> {
-    match authenticate(conf, req, index, ctx, edits) {
+    match authenticate(conf, req, index, cache, ctx, edits) {
         Ok(cred) => {
             attach(ctx, edits, cred.consumer.clone(), cred.id.as_deref());
             Ok(())
@@ -136,6 +138,7 @@ fn authenticate(
     conf: &RouteConf,
     req: &Request<'_>,
     index: &ConsumerIndex,
+    cache: &TokenCache,
     ctx: &mut Ctx,
     edits: &mut Edits,
 ) -> Result<Arc<Credential>, Denied> {
@@ -150,6 +153,18 @@ fn authenticate(
     }
     let raw = std::str::from_utf8(&raw)
         .map_err(|_| denied("JWT token invalid", "JWT token invalid: invalid jwt string"))?;
+    if let Some((cred, payload)) = cache.get(raw, Scheme::JwtAuth, &conf.key_claim_name) {
+        if index.is_current(Scheme::JwtAuth, &cred) {
+            return match jwt::apisix_claims(&payload, conf.claims.as_deref(), ctx.now, cred.grace) {
+                Ok(()) => Ok(cred),
+                Err(e) => {
+                    cache.remove(raw);
+                    Err(denied(VERIFY_FAILED, format!("failed to verify jwt: {e}")))
+                }
+            };
+        }
+        cache.remove(raw);
+    }
     let token = jwt::decode(raw, Dialect::Apisix)
         .map_err(|e| denied("JWT token invalid", format!("JWT token invalid: {e}")))?;
     let key = match token.payload.get(conf.key_claim_name.as_str()) {
@@ -199,5 +214,15 @@ fn authenticate(
         .map_err(|_| denied(VERIFY_FAILED, "failed to verify jwt: signature mismatch"))?;
     jwt::apisix_claims(&token.payload, conf.claims.as_deref(), ctx.now, cred.grace)
         .map_err(|e| denied(VERIFY_FAILED, format!("failed to verify jwt: {e}")))?;
+    if !vk.alg().is_hmac() {
+        cache.insert(
+            raw,
+            Scheme::JwtAuth,
+            &conf.key_claim_name,
+            cred.clone(),
+            token.payload,
+            ctx.now,
+        );
+    }
     Ok(cred)
 }

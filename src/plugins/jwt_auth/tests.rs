@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::plugins::testing::{hs256, hs256_with, index, run, Outcome, Raw};
+use crate::plugins::token_cache::TokenCache;
 
 const SECRET: &str = "jack-hs256-secret-that-is-very-long";
 const NOW: i64 = 1_800_000_000;
@@ -29,7 +30,7 @@ fn check(conf: serde_json::Value, raw: &Raw) -> Outcome {
     let conf = route_conf(&conf).expect("valid route conf");
     let idx = jack();
     run(raw, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, ctx, edits)
+        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
     })
 }
 
@@ -394,7 +395,7 @@ fn base64_secret_uses_the_decoded_bytes() {
     let t = hs256(raw, &json!({"key": "bk"}));
     let raw_req = Raw::get("/", &[&format!("Authorization: {t}")]);
     let o = run(&raw_req, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, ctx, edits)
+        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
     });
     assert!(o.result.is_ok(), "{:?}", o.result);
 }
@@ -427,14 +428,79 @@ fn env_references_resolve_and_unresolvable_ones_make_the_credential_unusable() {
         )],
     );
     let o = run(&ok, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, ctx, edits)
+        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
     });
     assert!(o.result.is_ok());
     // The literal reference text is not a usable secret.
     let t = hs256(b"$env://PORTCULLIS_TEST_UNSET_VAR", &json!({"key": "uk"}));
     let bad = Raw::get("/", &[&format!("Authorization: {t}")]);
     let o = run(&bad, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, ctx, edits)
+        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
     });
     assert_eq!(o.status(), 401);
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/testdata/jwt/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[test]
+fn asymmetric_tokens_are_cached_per_core_and_invalidated_by_credential_changes() {
+    use crate::jwt::{sign, Alg, SignKey};
+    let rs = |public: &str| {
+        index(&[(
+            json!({"username": "r"}),
+            vec![(
+                "c",
+                json!({"jwt-auth": {"key": "rk", "algorithm": "RS256", "public_key": fixture(public)}}),
+            )],
+        )])
+    };
+    let idx = rs("rsa2048.pub.pem");
+    let conf = route_conf(&json!({})).unwrap();
+    let cache = TokenCache::new(100);
+    let t = sign(
+        Alg::RS256,
+        &SignKey::Pem(fixture("rsa2048.pem")),
+        &serde_json::Map::new(),
+        &json!({"key": "rk", "exp": NOW + 10}),
+    )
+    .unwrap();
+    let raw = Raw::get("/", &[&format!("Authorization: {t}")]);
+    let at = |idx: &crate::consumers::ConsumerIndex, now| {
+        run(&raw, now, |req, ctx, edits| {
+            access(&conf, req, idx, &cache, ctx, edits)
+        })
+        .status()
+    };
+    assert_eq!(at(&idx, NOW), 200);
+    assert_eq!(cache.len(), 1, "an RS256 token is cached");
+    assert_eq!(at(&idx, NOW + 5), 200, "served from the cache");
+    assert_eq!(at(&idx, NOW + 10), 401, "the cached entry stops at exp");
+    assert_eq!(cache.len(), 0, "and is dropped");
+    assert_eq!(at(&idx, NOW), 200);
+    // The credential is replaced (another key): the cached token is refused at once.
+    let other = rs("rsa1024.pub.pem");
+    assert_eq!(at(&other, NOW), 401);
+    // A refused token is never cached.
+    let forged = format!("{}x", &t[..t.len() - 1]);
+    let bad = Raw::get("/", &[&format!("Authorization: {forged}")]);
+    let fresh = TokenCache::new(100);
+    let o = run(&bad, NOW, |req, ctx, edits| {
+        access(&conf, req, &idx, &fresh, ctx, edits)
+    });
+    assert_eq!(o.status(), 401);
+    assert_eq!(fresh.len(), 0);
+    // HMAC tokens are not cached.
+    let hs = Raw::get("/", &[&format!("Authorization: {}", token())]);
+    let hs_cache = TokenCache::new(100);
+    let jack = jack();
+    run(&hs, NOW, |req, ctx, edits| {
+        access(&conf, req, &jack, &hs_cache, ctx, edits)
+    });
+    assert_eq!(hs_cache.len(), 0);
 }

@@ -11,6 +11,7 @@ use crate::consumers::{Consumer, ConsumerIndex, Credential, Material, Scheme};
 use crate::jwt::{self, Dialect};
 use crate::plugins::phase::{Ctx, Edits, Reply, Request};
 use crate::plugins::source;
+use crate::plugins::token_cache::TokenCache;
 
 use super::RouteConf;
 
@@ -32,6 +33,7 @@ pub fn access(
     conf: &RouteConf,
     req: &Request<'_>,
     index: &ConsumerIndex,
+    cache: &TokenCache,
     ctx: &mut Ctx,
     edits: &mut Edits,
 ) -> Result<(), Reply> {
@@ -42,7 +44,7 @@ pub fn access(
     if conf.anonymous.is_some() && ctx.consumer.is_some() && !ctx.anonymous {
         return Ok(());
     }
-    match authenticate(conf, req, index, ctx) {
+    match authenticate(conf, req, index, cache, ctx) {
         Ok(cred) => {
             attach(edits, &cred.consumer, Some(&cred.key));
             edits.clear("X-Anonymous-Consumer");
@@ -124,10 +126,22 @@ fn collect(conf: &RouteConf, req: &Request<'_>) -> Vec<Vec<u8>> {
     found
 }
 
+fn claims_denied(conf: &RouteConf, map: serde_json::Map<String, Value>) -> Denied {
+    Denied {
+        reply: Reply {
+            status: 401,
+            headers: vec![("WWW-Authenticate", conf.challenge_error.clone())],
+            body: Value::Object(map).to_string(),
+        },
+        detail: "claims rejected",
+    }
+}
+
 fn authenticate(
     conf: &RouteConf,
     req: &Request<'_>,
     index: &ConsumerIndex,
+    cache: &TokenCache,
     ctx: &Ctx,
 ) -> Result<Arc<Credential>, Denied> {
     let tokens = collect(conf, req);
@@ -150,6 +164,19 @@ fn authenticate(
     };
     let raw = std::str::from_utf8(raw)
         .map_err(|_| fail(conf, "Bad token; invalid JSON", "token is not UTF-8"))?;
+    if let Some((cred, payload)) = cache.get(raw, Scheme::KongJwt, &conf.key_claim_name) {
+        if index.is_current(Scheme::KongJwt, &cred) {
+            return match jwt::kong_claims(&payload, &conf.claims, conf.maximum_expiration, ctx.now)
+            {
+                Ok(()) => Ok(cred),
+                Err(map) => {
+                    cache.remove(raw);
+                    Err(claims_denied(conf, map))
+                }
+            };
+        }
+        cache.remove(raw);
+    }
     let token = jwt::decode(raw, Dialect::Kong)
         .map_err(|e| fail(conf, kong_reason(&e), "token does not parse"))?;
     let k = conf.key_claim_name.as_str();
@@ -212,14 +239,17 @@ fn authenticate(
         conf.maximum_expiration,
         ctx.now,
     ) {
-        return Err(Denied {
-            reply: Reply {
-                status: 401,
-                headers: vec![("WWW-Authenticate", conf.challenge_error.clone())],
-                body: Value::Object(map).to_string(),
-            },
-            detail: "claims rejected",
-        });
+        return Err(claims_denied(conf, map));
+    }
+    if !vk.alg().is_hmac() {
+        cache.insert(
+            raw,
+            Scheme::KongJwt,
+            k,
+            cred.clone(),
+            token.payload,
+            ctx.now,
+        );
     }
     Ok(cred)
 }

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::plugins::testing::{hs256, hs256_with, index, run, Outcome, Raw};
+use crate::plugins::token_cache::TokenCache;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -31,7 +32,7 @@ fn check(conf: serde_json::Value, raw: &Raw) -> Outcome {
     let conf = route_conf(&conf).expect("valid conf");
     let idx = idx();
     run(raw, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, ctx, edits)
+        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
     })
 }
 

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::plugins::phase::{Ctx, Edits};
 use crate::plugins::testing::{hs256, index, Raw};
+use crate::plugins::token_cache::TokenCache;
 use crate::plugins::{Chain, Env};
 
 const FACTS: Facts<'static> = Facts {
@@ -219,9 +220,11 @@ fn consumer_quotas_merge_after_authentication() {
     )
     .unwrap();
     let counters = Counters::new();
+    let cache = TokenCache::new(100);
     let env = Env {
         index: &idx,
         counters: &counters,
+        cache: &cache,
         facts: FACTS,
     };
     let run = |raw: &Raw| {
@@ -274,9 +277,11 @@ fn global_rule_limit_runs_in_addition() {
     )
     .unwrap();
     let counters = Counters::new();
+    let cache = TokenCache::new(100);
     let env = Env {
         index: &idx,
         counters: &counters,
+        cache: &cache,
         facts: FACTS,
     };
     let raw = Raw::get("/", &[]);
