@@ -9,6 +9,10 @@
 # of the same upstream. Then drives both with wrk, alternating rounds (nginx, Portcullis, nginx,
 # ...) so drift on the machine hits both alike, and prints the medians: requests/s, p50 and p99
 # latency, and Portcullis/nginx ratios. Needs nginx and wrk (apt-get install -y nginx wrk).
+#
+# JWT=1 adds two Portcullis scenarios in the same rounds: a jwt-auth route with an HS256
+# credential and one with an RS256 credential (served from the per-core verified-token cache
+# after the first request on each worker), and prints HS256 / no-plugin and RS256 / HS256.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -17,6 +21,7 @@ CONNS=${CONNS:-50}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
 PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
+JWT=${JWT:-0}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 for tool in nginx wrk curl; do
@@ -100,15 +105,47 @@ routes:
       type: roundrobin
       nodes: { "127.0.0.1:$UP_PORT": 1 }
 CONF
-"$here/target/release/portcullis" -c "$work/pc/config.yaml" & pids+=($!)
+PC=$here/target/release/portcullis
+if [ "$JWT" = 1 ]; then
+  openssl genrsa -out "$work/pc/rsa.pem" 2048 2>/dev/null
+  openssl rsa -in "$work/pc/rsa.pem" -pubout -out "$work/pc/rsa.pub.pem" 2>/dev/null
+  cat >> "$work/pc/apisix.yaml" <<CONF
+  - id: jwt-hs
+    uri: /jwt-hs/*
+    plugins: { jwt-auth: {} }
+    upstream: { type: roundrobin, nodes: { "127.0.0.1:$UP_PORT": 1 } }
+  - id: jwt-rs
+    uri: /jwt-rs/*
+    plugins: { jwt-auth: {} }
+    upstream: { type: roundrobin, nodes: { "127.0.0.1:$UP_PORT": 1 } }
+consumers:
+  - username: hs
+    plugins: { jwt-auth: { key: hs-key, secret: bench-hs256-secret-that-is-long-enough } }
+  - username: rs
+    plugins:
+      jwt-auth:
+        key: rs-key
+        algorithm: RS256
+        public_key: |
+$(sed 's/^/          /' "$work/pc/rsa.pub.pem")
+CONF
+  HS_TOKEN=$("$PC" token sign --secret bench-hs256-secret-that-is-long-enough --claim key=hs-key --expires-in 86400)
+  RS_TOKEN=$("$PC" token sign --alg RS256 --private-key "$work/pc/rsa.pem" --claim key=rs-key --expires-in 86400)
+fi
+"$PC" -c "$work/pc/config.yaml" & pids+=($!)
 
 wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$1$PATH_UNDER_TEST" && return 0; sleep 0.1; done; echo "load.sh: port $1 did not come up" >&2; exit 1; }
 wait_up "$UP_PORT"; wait_up "$NGX_PORT"; wait_up "$PC_PORT"
 
 # --- rounds -------------------------------------------------------------------------------
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; printf "%.3f", v}'; }
-run_wrk() { # port -> "rps p50ms p99ms"
-  local out; out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$1$PATH_UNDER_TEST")
+run_wrk() { # port [path [header]] -> "rps p50ms p99ms"
+  local path=${2:-$PATH_UNDER_TEST} out
+  if [ -n "${3:-}" ]; then
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -H "$3" "http://127.0.0.1:$1$path")
+  else
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$1$path")
+  fi
   local rps p50 p99 errs
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out" | to_ms)
@@ -122,10 +159,20 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 echo "machine: $(nproc) cores, $(uname -r); wrk -t$THREADS -c$CONNS -d${DURATION}s; $WORKERS workers each; $ROUNDS rounds"
 wrk -t1 -c4 -d1s "http://127.0.0.1:$NGX_PORT$PATH_UNDER_TEST" >/dev/null   # warm-up
 wrk -t1 -c4 -d1s "http://127.0.0.1:$PC_PORT$PATH_UNDER_TEST" >/dev/null
-: > "$work/ngx.txt"; : > "$work/pc.txt"
+: > "$work/ngx.txt"; : > "$work/pc.txt"; : > "$work/hs.txt"; : > "$work/rs.txt"
+if [ "$JWT" = 1 ]; then
+  for h in "$HS_TOKEN:/jwt-hs/x" "$RS_TOKEN:/jwt-rs/x"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: ${h%%:*}" "http://127.0.0.1:$PC_PORT${h#*:}")
+    [ "$code" = 200 ] || { echo "load.sh: ${h#*:} answered $code with its token" >&2; exit 1; }
+  done
+fi
 for r in $(seq "$ROUNDS"); do
   n=$(run_wrk "$NGX_PORT"); echo "round $r nginx      $n"; echo "$n" >> "$work/ngx.txt"
   p=$(run_wrk "$PC_PORT");  echo "round $r portcullis $p"; echo "$p" >> "$work/pc.txt"
+  if [ "$JWT" = 1 ]; then
+    h=$(run_wrk "$PC_PORT" /jwt-hs/x "Authorization: $HS_TOKEN"); echo "round $r pc jwt HS256 $h"; echo "$h" >> "$work/hs.txt"
+    s=$(run_wrk "$PC_PORT" /jwt-rs/x "Authorization: $RS_TOKEN"); echo "round $r pc jwt RS256 $s"; echo "$s" >> "$work/rs.txt"
+  fi
 done
 
 col() { awk -v c="$1" '{print $c}' "$2" | median; }
@@ -135,4 +182,14 @@ echo
 printf '%-28s %12s %10s %10s\n' "scenario (medians)" "requests/s" "p50 ms" "p99 ms"
 printf '%-28s %12.0f %10.3f %10.3f\n' "nginx proxy_pass" "$nr" "$n50" "$n99"
 printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, no plugins" "$pr" "$p50" "$p99"
+if [ "$JWT" = 1 ]; then
+  hr=$(col 1 "$work/hs.txt"); h50=$(col 2 "$work/hs.txt"); h99=$(col 3 "$work/hs.txt")
+  sr=$(col 1 "$work/rs.txt"); s50=$(col 2 "$work/rs.txt"); s99=$(col 3 "$work/rs.txt")
+  printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, jwt-auth HS256" "$hr" "$h50" "$h99"
+  printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, jwt-auth RS256" "$sr" "$s50" "$s99"
+fi
 awk -v a="$pr" -v b="$nr" -v c="$p99" -v d="$n99" 'BEGIN {printf "ratio portcullis/nginx: %.2fx requests/s, p99 %.2fx\n", a/b, c/d}'
+if [ "$JWT" = 1 ]; then
+  awk -v a="$hr" -v b="$pr" 'BEGIN {printf "ratio jwt-auth HS256 / no plugin: %.2fx requests/s\n", a/b}'
+  awk -v a="$sr" -v b="$hr" 'BEGIN {printf "ratio jwt-auth RS256 (cached) / HS256: %.2fx requests/s\n", a/b}'
+fi
