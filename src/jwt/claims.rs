@@ -1,7 +1,9 @@
 //! `exp` and `nbf` as each peer checks them (reference §1.5 for APISIX, §2.2 for Kong).
 //! `now` is passed in (unix seconds), so tests move time instead of sleeping.
 
-use serde_json::{Map, Value};
+use serde_json::Map;
+
+use super::token::{ClaimValue, Times};
 
 /// A registered claim that can be checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,11 +23,16 @@ impl Claim {
     }
 }
 
-fn number(payload: &Value, c: Claim) -> Option<Option<f64>> {
-    match payload.get(c.name()) {
-        None | Some(Value::Null) => Some(None),
-        Some(Value::Number(n)) => Some(n.as_f64()),
-        Some(_) => None,
+/// `Some(None)` absent (or null), `Some(Some(n))` a number, `None` anything else.
+fn number(times: &Times, c: Claim) -> Option<Option<f64>> {
+    let v = match c {
+        Claim::Exp => &times.exp,
+        Claim::Nbf => &times.nbf,
+    };
+    match v {
+        ClaimValue::Absent | ClaimValue::Null => Some(None),
+        ClaimValue::Number(n) => Some(Some(*n)),
+        _ => None,
     }
 }
 
@@ -33,7 +40,7 @@ fn number(payload: &Value, c: Claim) -> Option<Option<f64>> {
 /// when present; with a list, exactly the listed claims, in order, each required. `nbf` passes
 /// iff `nbf < now + grace`; `exp` iff `exp > now - grace`. The error is APISIX's log detail.
 pub fn apisix_claims(
-    payload: &Value,
+    payload: &Times,
     claims: Option<&[Claim]>,
     now: i64,
     grace: i64,
@@ -75,11 +82,11 @@ pub fn apisix_claims(
 /// claim is reported in one map (`{"exp":"token expired","nbf":"must be a number"}`). Then,
 /// with `maximum_expiration > 0`, `exp` must exist and be at most that far in the future.
 pub fn kong_claims(
-    payload: &Value,
+    payload: &Times,
     claims: &[Claim],
     maximum_expiration: f64,
     now: i64,
-) -> Result<(), Map<String, Value>> {
+) -> Result<(), Map<String, serde_json::Value>> {
     let now_f = now as f64;
     let mut errors = Map::new();
     for &c in claims {

@@ -34,8 +34,8 @@ pub fn inspect(raw: &str, now: i64, key: Option<&VerifyKey>) -> Report {
         .unwrap_or(raw);
     match decode(raw, Dialect::Apisix) {
         Ok(t) => {
-            r.header = Some(Value::Object(t.header.clone()));
-            r.payload = Some(t.payload.clone());
+            r.header = Some(Value::Object(t.header().clone()));
+            r.payload = Some(t.payload().clone());
             match t.header_alg() {
                 None => r.apisix.push("the header has no alg".into()),
                 Some(a) if Alg::parse(a).is_none() => r
@@ -43,11 +43,11 @@ pub fn inspect(raw: &str, now: i64, key: Option<&VerifyKey>) -> Report {
                     .push(format!("alg {a:?} is not accepted (never `none`)")),
                 Some(_) => {}
             }
-            if t.payload.get("key").is_none() {
+            if t.payload().get("key").is_none() {
                 r.apisix
                     .push("no \"key\" claim (jwt-auth's default key_claim_name)".into());
             }
-            if let Err(e) = apisix_claims(&t.payload, None, now, 0) {
+            if let Err(e) = apisix_claims(t.times(), None, now, 0) {
                 r.apisix.push(e);
             }
             if let Some(k) = key {
@@ -64,7 +64,7 @@ pub fn inspect(raw: &str, now: i64, key: Option<&VerifyKey>) -> Report {
     }
     match decode(raw, Dialect::Kong) {
         Ok(t) => {
-            let iss = t.payload.get("iss").or_else(|| t.header.get("iss"));
+            let iss = t.payload().get("iss").or_else(|| t.header().get("iss"));
             match iss {
                 None => r
                     .kong
@@ -74,7 +74,7 @@ pub fn inspect(raw: &str, now: i64, key: Option<&VerifyKey>) -> Report {
                 }
                 _ => {}
             }
-            if let Err(m) = kong_claims(&t.payload, &[], 0.0, now) {
+            if let Err(m) = kong_claims(t.times(), &[], 0.0, now) {
                 r.kong.push(Value::Object(m).to_string());
             }
             if let Some(k) = key {

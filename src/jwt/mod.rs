@@ -27,7 +27,9 @@ pub use alg::Alg;
 pub use claims::{apisix_claims, kong_claims, Claim};
 pub use key::{KeyError, VerifyKey};
 pub use sign::{sign, SignKey};
-pub use token::{decode, Dialect, JwtError, Token, MAX_TOKEN_BYTES};
+pub use token::{
+    decode, decode_keyed, ClaimValue, Dialect, JwtError, Times, Token, MAX_TOKEN_BYTES,
+};
 
 #[cfg(test)]
 mod tests;

@@ -47,7 +47,7 @@ fn every_algorithm_round_trips_in_both_dialects() {
         let (t, key) = signed(alg, &payload);
         for dialect in [Dialect::Apisix, Dialect::Kong] {
             let tok = decode(&t, dialect).unwrap_or_else(|e| panic!("{alg:?}: {e}"));
-            assert_eq!(tok.payload, payload);
+            assert_eq!(tok.payload(), &payload);
             assert_eq!(tok.header_alg(), Some(alg.as_str()));
             tok.verify(&key)
                 .unwrap_or_else(|e| panic!("{alg:?} {dialect:?}: {e}"));
@@ -297,7 +297,7 @@ fn apisix_parsing_rules() {
     let pad = |s: &str| format!("{s}{}", "=".repeat((4 - s.len() % 4) % 4));
     let padded = format!("{}.{}.{ss}", pad(hh), pad(pp));
     let tok = decode(&padded, Dialect::Apisix).unwrap();
-    assert_eq!(tok.payload["key"], json!("padded"));
+    assert_eq!(tok.payload()["key"], json!("padded"));
     // Stray dots are dropped and the segments re-joined, as resty.jwt does.
     let stray = format!(".{hh}..{pp}.{ss}");
     decode(&stray, Dialect::Apisix)
@@ -344,7 +344,9 @@ const NOW: i64 = 1_700_000_000;
 
 #[test]
 fn apisix_claim_rules() {
-    let check = |p: Value, claims: Option<&[Claim]>, grace| apisix_claims(&p, claims, NOW, grace);
+    let check = |p: Value, claims: Option<&[Claim]>, grace| {
+        apisix_claims(&Times::of(&p), claims, NOW, grace)
+    };
     // Without a list: checked only when present; a token with neither passes.
     assert!(check(json!({}), None, 0).is_ok());
     assert!(check(json!({}), Some(&[]), 0).is_ok());
@@ -403,8 +405,9 @@ fn apisix_claim_rules() {
 
 #[test]
 fn kong_claim_rules() {
-    let check =
-        |p: Value, claims: &[Claim], max| kong_claims(&p, claims, max, NOW).map_err(Value::Object);
+    let check = |p: Value, claims: &[Claim], max| {
+        kong_claims(&Times::of(&p), claims, max, NOW).map_err(Value::Object)
+    };
     assert!(
         check(json!({"exp": NOW - 1}), &[], 0.0).is_ok(),
         "nothing checked by default"
@@ -430,4 +433,30 @@ fn kong_claim_rules() {
         json!({"exp": "exceeds maximum allowed expiration"})
     );
     assert!(check(json!({"exp": NOW + 50}), &[Claim::Exp], 50.0).is_ok());
+}
+
+#[test]
+fn the_one_pass_scan_agrees_with_a_full_parse() {
+    let h = b64(r#"{"alg":"HS256","kid":{"nested":[1,2]}}"#);
+    for payload in [
+        r#"{"key":"a","exp":1.5e9,"nbf":null,"x":{"key":"inner"}}"#,
+        r#"{"key":"a","key":"b"}"#,
+        r#"{"exp":"soon","key":7,"arr":[{"exp":1}]}"#,
+        r#"{"k\u0065y":"escaped","nbf":-3}"#,
+        r#"{}"#,
+    ] {
+        let raw = format!("{h}.{}.AA", b64(payload));
+        let t = decode_keyed(&raw, Dialect::Apisix, "key").unwrap();
+        let full: Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(t.key(), &ClaimValue::of(full.get("key")), "{payload}");
+        assert_eq!(t.times(), &Times::of(&full), "{payload}");
+        assert_eq!(t.payload(), &full);
+        assert_eq!(t.header()["kid"], json!({"nested": [1, 2]}));
+    }
+    // Trailing garbage after the object is not JSON.
+    let raw = format!("{h}.{}.AA", b64(r#"{"key":"a"} x"#));
+    assert_eq!(
+        decode(&raw, Dialect::Apisix).unwrap_err(),
+        JwtError::Payload
+    );
 }

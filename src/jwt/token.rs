@@ -9,6 +9,7 @@
 //! | signature | kept raw; strict base64url when verifying              | strict base64url now                         |
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
@@ -73,15 +74,264 @@ impl JwtError {
     }
 }
 
-/// A decoded token whose signature is not yet verified.
+/// A top-level claim's value, as far as the checks care.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimValue {
+    /// Not in the payload.
+    Absent,
+    /// `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// A string.
+    Str(String),
+    /// An array or an object.
+    Other,
+}
+
+impl ClaimValue {
+    /// From a parsed JSON value (`None` = absent).
+    pub fn of(v: Option<&Value>) -> ClaimValue {
+        match v {
+            None => ClaimValue::Absent,
+            Some(Value::Null) => ClaimValue::Null,
+            Some(Value::Bool(b)) => ClaimValue::Bool(*b),
+            Some(Value::Number(n)) => n.as_f64().map_or(ClaimValue::Other, ClaimValue::Number),
+            Some(Value::String(s)) => ClaimValue::Str(s.clone()),
+            Some(_) => ClaimValue::Other,
+        }
+    }
+}
+
+/// The registered time claims of a payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Times {
+    /// `exp`.
+    pub exp: ClaimValue,
+    /// `nbf`.
+    pub nbf: ClaimValue,
+}
+
+impl Times {
+    /// From a parsed payload.
+    pub fn of(payload: &Value) -> Times {
+        Times {
+            exp: ClaimValue::of(payload.get("exp")),
+            nbf: ClaimValue::of(payload.get("nbf")),
+        }
+    }
+}
+
+/// A decoded token whose signature is not yet verified. The header's `alg`, the time claims
+/// and (with [`decode_keyed`]) the key claim are read in one pass that allocates only for the
+/// strings it keeps; the whole header and payload are parsed only when asked for.
 #[derive(Debug)]
 pub struct Token<'a> {
-    /// The JOSE header.
-    pub header: Map<String, Value>,
-    /// The claims (always a JSON object).
-    pub payload: Value,
+    alg: AlgField,
+    header_seg: &'a str,
+    header: OnceLock<Map<String, Value>>,
+    payload_seg: &'a str,
+    dialect: Dialect,
+    payload: OnceLock<Value>,
+    times: Times,
+    key: ClaimValue,
     signing_input: Cow<'a, str>,
     signature: &'a str,
+}
+
+/// The header's `alg`, read without allocating for the 13 known names.
+#[derive(Debug)]
+enum AlgField {
+    Missing,
+    Known(Alg),
+    Unknown(String),
+}
+
+struct HeaderScan;
+
+impl<'de> serde::de::Visitor<'de> for HeaderScan {
+    type Value = AlgField;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<AlgField, A::Error> {
+        let mut alg = AlgField::Missing;
+        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+            if k == "alg" {
+                alg = match m.next_value::<AlgValue<'de>>()?.0 {
+                    Some(name) => match Alg::parse(&name) {
+                        Some(a) => AlgField::Known(a),
+                        None => AlgField::Unknown(name.into_owned()),
+                    },
+                    None => AlgField::Missing,
+                };
+            } else {
+                m.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(alg)
+    }
+}
+
+/// A string borrowed from the input when it has no escapes; `None` for any other JSON value.
+struct AlgValue<'de>(Option<Cow<'de, str>>);
+
+impl<'de> serde::Deserialize<'de> for AlgValue<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = AlgValue<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(AlgValue(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(AlgValue(Some(Cow::Owned(s.to_string()))))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(AlgValue(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(AlgValue(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(AlgValue(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(AlgValue(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(AlgValue(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(AlgValue(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(AlgValue(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn scan_header(bytes: &[u8]) -> Option<AlgField> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let alg = serde::Deserializer::deserialize_map(&mut de, HeaderScan).ok()?;
+    de.end().ok()?;
+    Some(alg)
+}
+
+/// The fields one pass over an object collects: `alg` of a header, or the key claim and
+/// `exp`/`nbf` of a payload. Other fields are skipped without allocating.
+struct Scan<'n> {
+    key: &'n str,
+}
+
+#[derive(Default)]
+struct Scanned {
+    key: Option<ClaimValue>,
+    exp: Option<ClaimValue>,
+    nbf: Option<ClaimValue>,
+}
+
+impl<'de> serde::de::Visitor<'de> for Scan<'_> {
+    type Value = Scanned;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Scanned, A::Error> {
+        let mut out = Scanned::default();
+        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+            if !self.key.is_empty() && k == self.key {
+                out.key = Some(m.next_value::<Any>()?.0);
+            } else if k == "exp" {
+                out.exp = Some(m.next_value::<Any>()?.0);
+            } else if k == "nbf" {
+                out.nbf = Some(m.next_value::<Any>()?.0);
+            } else {
+                m.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Scan<'_> {
+    type Value = Scanned;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Scanned, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+/// Any JSON value, kept only as far as [`ClaimValue`] needs.
+struct Any(ClaimValue);
+
+impl<'de> serde::Deserialize<'de> for Any {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Any, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Any;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Any, E> {
+                Ok(Any(ClaimValue::Null))
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Any, E> {
+                Ok(Any(ClaimValue::Bool(b)))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Any, E> {
+                Ok(Any(ClaimValue::Number(n as f64)))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Any, E> {
+                Ok(Any(ClaimValue::Number(n as f64)))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Any, E> {
+                Ok(Any(ClaimValue::Number(n)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Any, E> {
+                Ok(Any(ClaimValue::Str(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Any, E> {
+                Ok(Any(ClaimValue::Str(s)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Any, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Any(ClaimValue::Other))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Any, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Any(ClaimValue::Other))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn scan(bytes: &[u8], key: &str) -> Option<Scanned> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let out = Scan { key }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(out)
 }
 
 fn b64url_strict(s: &str) -> Option<Vec<u8>> {
@@ -94,6 +344,12 @@ fn b64url_strict(s: &str) -> Option<Vec<u8>> {
 /// when missing (present padding accepted).
 fn b64_apisix(s: &str) -> Option<Vec<u8>> {
     let trimmed = s.trim_end_matches('=');
+    if s.len() - trimmed.len() <= 2 {
+        // The usual case, a base64url segment: no re-mapping copy.
+        if let Ok(v) = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(trimmed.as_bytes()) {
+            return Some(v);
+        }
+    }
     if s.len() - trimmed.len() > 2 {
         return None;
     }
@@ -110,15 +366,48 @@ fn b64_apisix(s: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-fn json_object(bytes: &[u8]) -> Option<Map<String, Value>> {
-    match serde_json::from_slice(bytes).ok()? {
-        Value::Object(m) => Some(m),
-        _ => None,
+/// A header or payload segment decoded by `dialect`'s rules.
+fn decode_seg(seg: &str, dialect: Dialect) -> Option<Vec<u8>> {
+    match dialect {
+        Dialect::Apisix => b64_apisix(seg),
+        Dialect::Kong => b64url_strict(seg.trim_end_matches('=')),
     }
+}
+
+/// Runs `f` on the decoded segment: in `buf` when it is plain base64url that fits, else in a
+/// heap copy. `None` when the segment does not decode.
+fn with_decoded<T>(
+    seg: &str,
+    dialect: Dialect,
+    buf: &mut [u8],
+    f: impl FnOnce(&[u8]) -> T,
+) -> Option<T> {
+    let trimmed = seg.trim_end_matches('=');
+    let padding_ok = dialect == Dialect::Kong || seg.len() - trimmed.len() <= 2;
+    if padding_ok && trimmed.len() / 4 * 3 + 3 <= buf.len() {
+        if let Ok(b) = base64_simd::URL_SAFE_NO_PAD
+            .decode(trimmed.as_bytes(), base64_simd::Out::from_slice(buf))
+        {
+            return Some(f(b));
+        }
+        if dialect == Dialect::Kong {
+            return None;
+        }
+    }
+    decode_seg(seg, dialect).map(|v| f(&v))
 }
 
 /// Splits and decodes `raw` by `dialect`'s rules.
 pub fn decode(raw: &str, dialect: Dialect) -> Result<Token<'_>, JwtError> {
+    decode_keyed(raw, dialect, "")
+}
+
+/// [`decode`], also reading the payload claim `key_claim` ([`Token::key`]) in the same pass.
+pub fn decode_keyed<'a>(
+    raw: &'a str,
+    dialect: Dialect,
+    key_claim: &str,
+) -> Result<Token<'a>, JwtError> {
     if raw.len() > MAX_TOKEN_BYTES {
         return Err(JwtError::TooLong);
     }
@@ -149,28 +438,34 @@ pub fn decode(raw: &str, dialect: Dialect) -> Result<Token<'_>, JwtError> {
     } else {
         Cow::Owned(format!("{h}.{p}"))
     };
-    let decode_part = |seg: &str| match dialect {
-        Dialect::Apisix => b64_apisix(seg),
-        Dialect::Kong => b64url_strict(seg.trim_end_matches('=')),
-    };
-    let header = decode_part(h)
-        .and_then(|b| json_object(&b))
+
+    // Header and payload are decoded into a stack buffer for the one-pass scans (no
+    // allocation); the whole objects are decoded again only if someone asks for them.
+    let mut buf = [0u8; 768];
+    let alg = with_decoded(h, dialect, &mut buf, scan_header)
+        .flatten()
         .ok_or(JwtError::Header)?;
-    if dialect == Dialect::Kong {
-        let alg = header.get("alg").and_then(Value::as_str);
-        if alg.and_then(Alg::parse).is_none() {
-            return Err(JwtError::Alg);
-        }
+    if dialect == Dialect::Kong && !matches!(alg, AlgField::Known(_)) {
+        return Err(JwtError::Alg);
     }
-    let payload = decode_part(p)
-        .and_then(|b| json_object(&b))
+    let body = with_decoded(p, dialect, &mut buf, |b| scan(b, key_claim))
+        .flatten()
         .ok_or(JwtError::Payload)?;
     if dialect == Dialect::Kong && b64url_strict(s).is_none() {
         return Err(JwtError::SignatureEncoding);
     }
     Ok(Token {
-        header,
-        payload: Value::Object(payload),
+        alg,
+        header_seg: h,
+        header: OnceLock::new(),
+        payload_seg: p,
+        dialect,
+        payload: OnceLock::new(),
+        times: Times {
+            exp: body.exp.unwrap_or(ClaimValue::Absent),
+            nbf: body.nbf.unwrap_or(ClaimValue::Absent),
+        },
+        key: body.key.unwrap_or(ClaimValue::Absent),
         signing_input,
         signature: s,
     })
@@ -179,7 +474,43 @@ pub fn decode(raw: &str, dialect: Dialect) -> Result<Token<'_>, JwtError> {
 impl Token<'_> {
     /// The header's `alg`, if it is a string.
     pub fn header_alg(&self) -> Option<&str> {
-        self.header.get("alg").and_then(Value::as_str)
+        match &self.alg {
+            AlgField::Known(a) => Some(a.as_str()),
+            AlgField::Unknown(s) => Some(s),
+            AlgField::Missing => None,
+        }
+    }
+
+    /// The whole JOSE header (parsed on first use).
+    pub fn header(&self) -> &Map<String, Value> {
+        self.header.get_or_init(|| {
+            match decode_seg(self.header_seg, self.dialect)
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                Some(Value::Object(m)) => m,
+                // `decode` checked that the header is an object.
+                _ => Map::new(),
+            }
+        })
+    }
+
+    /// The whole payload (parsed on first use; always an object).
+    pub fn payload(&self) -> &Value {
+        self.payload.get_or_init(|| {
+            decode_seg(self.payload_seg, self.dialect)
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or(Value::Object(Map::new()))
+        })
+    }
+
+    /// `exp` and `nbf`.
+    pub fn times(&self) -> &Times {
+        &self.times
+    }
+
+    /// The key claim named in [`decode_keyed`] (`Absent` after [`decode`]).
+    pub fn key(&self) -> &ClaimValue {
+        &self.key
     }
 
     /// The raw signature segment.
@@ -194,8 +525,19 @@ impl Token<'_> {
                 expected: key.alg(),
             });
         }
-        let sig = b64url_strict(self.signature).ok_or(JwtError::SignatureEncoding)?;
-        if key.verify(self.signing_input.as_bytes(), &sig) {
+        // Signatures are at most 1024 bytes (RSA-8192); decode on the stack.
+        let mut buf = [0u8; 1024];
+        let sig = if self.signature.len() <= 1364 {
+            base64_simd::URL_SAFE_NO_PAD
+                .decode(
+                    self.signature.as_bytes(),
+                    base64_simd::Out::from_slice(&mut buf),
+                )
+                .map_err(|_| JwtError::SignatureEncoding)?
+        } else {
+            return Err(JwtError::SignatureEncoding);
+        };
+        if key.verify(self.signing_input.as_bytes(), sig) {
             Ok(())
         } else {
             Err(JwtError::BadSignature)

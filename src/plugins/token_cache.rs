@@ -16,9 +16,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::consumers::{Credential, Scheme};
+use crate::jwt::{ClaimValue, Times};
 
 /// One verified token.
 pub struct Hit {
@@ -28,10 +27,8 @@ pub struct Hit {
     pub claim: Box<str>,
     /// Its credential at the time.
     pub cred: Arc<Credential>,
-    /// Its claims, for the per-request checks.
-    pub payload: Arc<Value>,
-    /// `exp`, if it has a numeric one.
-    exp: Option<f64>,
+    /// Its `exp` and `nbf`, for the per-request checks.
+    pub times: Times,
 }
 
 /// A worker's verified-token cache.
@@ -55,14 +52,14 @@ impl TokenCache {
         token: &str,
         scheme: Scheme,
         claim: &str,
-    ) -> Option<(Arc<Credential>, Arc<Value>)> {
+    ) -> Option<(Arc<Credential>, Times)> {
         if self.cap == 0 {
             return None;
         }
         let map = self.map.borrow();
         let hit = map.get(token)?;
         (hit.scheme == scheme && &*hit.claim == claim)
-            .then(|| (hit.cred.clone(), hit.payload.clone()))
+            .then(|| (hit.cred.clone(), hit.times.clone()))
     }
 
     /// Drops `token`'s entry (its credential changed, or its claims no longer pass).
@@ -77,7 +74,7 @@ impl TokenCache {
         scheme: Scheme,
         claim: &str,
         cred: Arc<Credential>,
-        payload: Value,
+        times: Times,
         now: i64,
     ) {
         if self.cap == 0 {
@@ -85,7 +82,7 @@ impl TokenCache {
         }
         let mut map = self.map.borrow_mut();
         if map.len() >= self.cap {
-            map.retain(|_, h| h.exp.is_none_or(|e| e > now as f64));
+            map.retain(|_, h| !matches!(h.times.exp, ClaimValue::Number(e) if e <= now as f64));
             if map.len() >= self.cap {
                 let drop: Vec<Box<str>> = map.keys().take(self.cap.div_ceil(8)).cloned().collect();
                 for k in drop {
@@ -93,15 +90,13 @@ impl TokenCache {
                 }
             }
         }
-        let exp = payload.get("exp").and_then(Value::as_f64);
         map.insert(
             token.into(),
             Hit {
                 scheme,
                 claim: claim.into(),
                 cred,
-                payload: Arc::new(payload),
-                exp,
+                times,
             },
         );
     }
@@ -146,7 +141,7 @@ mod tests {
                 Scheme::JwtAuth,
                 "key",
                 cred(),
-                serde_json::json!({"exp": 1000}),
+                Times::of(&serde_json::json!({"exp": 1000})),
                 0,
             );
             assert!(c.len() <= 16);
@@ -168,7 +163,7 @@ mod tests {
                 Scheme::JwtAuth,
                 "key",
                 cred(),
-                serde_json::json!({"exp": 10}),
+                Times::of(&serde_json::json!({"exp": 10})),
                 0,
             );
         }
@@ -177,7 +172,7 @@ mod tests {
             Scheme::JwtAuth,
             "key",
             cred(),
-            serde_json::json!({"exp": 1000}),
+            Times::of(&serde_json::json!({"exp": 1000})),
             100,
         );
         assert_eq!(c.len(), 1);
@@ -187,7 +182,7 @@ mod tests {
             Scheme::JwtAuth,
             "key",
             cred(),
-            serde_json::json!({}),
+            Times::of(&serde_json::json!({})),
             0,
         );
         assert!(off.get("t", Scheme::JwtAuth, "key").is_none());

@@ -6,10 +6,8 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::consumers::{ConsumerIndex, Credential, Material, Scheme};
-use crate::jwt::{self, Dialect};
+use crate::jwt::{self, ClaimValue, Dialect};
 use crate::plugins::phase::{Ctx, Edits, Reply, Request};
 use crate::plugins::source;
 use crate::plugins::token_cache::TokenCache;
@@ -153,9 +151,9 @@ fn authenticate(
     }
     let raw = std::str::from_utf8(&raw)
         .map_err(|_| denied("JWT token invalid", "JWT token invalid: invalid jwt string"))?;
-    if let Some((cred, payload)) = cache.get(raw, Scheme::JwtAuth, &conf.key_claim_name) {
+    if let Some((cred, times)) = cache.get(raw, Scheme::JwtAuth, &conf.key_claim_name) {
         if index.is_current(Scheme::JwtAuth, &cred) {
-            return match jwt::apisix_claims(&payload, conf.claims.as_deref(), ctx.now, cred.grace) {
+            return match jwt::apisix_claims(&times, conf.claims.as_deref(), ctx.now, cred.grace) {
                 Ok(()) => Ok(cred),
                 Err(e) => {
                     cache.remove(raw);
@@ -165,14 +163,14 @@ fn authenticate(
         }
         cache.remove(raw);
     }
-    let token = jwt::decode(raw, Dialect::Apisix)
+    let token = jwt::decode_keyed(raw, Dialect::Apisix, &conf.key_claim_name)
         .map_err(|e| denied("JWT token invalid", format!("JWT token invalid: {e}")))?;
-    let key = match token.payload.get(conf.key_claim_name.as_str()) {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => {
+    let key = match token.key() {
+        ClaimValue::Absent | ClaimValue::Null | ClaimValue::Bool(false) => {
             return Err(denied("missing user key in JWT token", "missing user key"))
         }
-        Some(Value::String(s)) => s.as_str(),
-        Some(_) => {
+        ClaimValue::Str(s) => s.as_str(),
+        _ => {
             return Err(denied(
                 "Invalid user key in JWT token",
                 "failed to find consumer: invalid user key",
@@ -212,7 +210,7 @@ fn authenticate(
     token
         .verify(vk)
         .map_err(|_| denied(VERIFY_FAILED, "failed to verify jwt: signature mismatch"))?;
-    jwt::apisix_claims(&token.payload, conf.claims.as_deref(), ctx.now, cred.grace)
+    jwt::apisix_claims(token.times(), conf.claims.as_deref(), ctx.now, cred.grace)
         .map_err(|e| denied(VERIFY_FAILED, format!("failed to verify jwt: {e}")))?;
     if !vk.alg().is_hmac() {
         cache.insert(
@@ -220,7 +218,7 @@ fn authenticate(
             Scheme::JwtAuth,
             &conf.key_claim_name,
             cred.clone(),
-            token.payload,
+            token.times().clone(),
             ctx.now,
         );
     }

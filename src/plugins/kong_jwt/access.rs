@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::consumers::{Consumer, ConsumerIndex, Credential, Material, Scheme};
-use crate::jwt::{self, Dialect};
+use crate::jwt::{self, ClaimValue, Dialect};
 use crate::plugins::phase::{Ctx, Edits, Reply, Request};
 use crate::plugins::source;
 use crate::plugins::token_cache::TokenCache;
@@ -164,10 +164,9 @@ fn authenticate(
     };
     let raw = std::str::from_utf8(raw)
         .map_err(|_| fail(conf, "Bad token; invalid JSON", "token is not UTF-8"))?;
-    if let Some((cred, payload)) = cache.get(raw, Scheme::KongJwt, &conf.key_claim_name) {
+    if let Some((cred, times)) = cache.get(raw, Scheme::KongJwt, &conf.key_claim_name) {
         if index.is_current(Scheme::KongJwt, &cred) {
-            return match jwt::kong_claims(&payload, &conf.claims, conf.maximum_expiration, ctx.now)
-            {
+            return match jwt::kong_claims(&times, &conf.claims, conf.maximum_expiration, ctx.now) {
                 Ok(()) => Ok(cred),
                 Err(map) => {
                     cache.remove(raw);
@@ -177,31 +176,35 @@ fn authenticate(
         }
         cache.remove(raw);
     }
-    let token = jwt::decode(raw, Dialect::Kong)
+    let token = jwt::decode_keyed(raw, Dialect::Kong, &conf.key_claim_name)
         .map_err(|e| fail(conf, kong_reason(&e), "token does not parse"))?;
     let k = conf.key_claim_name.as_str();
-    let claim = token
-        .payload
-        .get(k)
-        .filter(|v| !v.is_null())
-        .or_else(|| token.header.get(k).filter(|v| !v.is_null()));
+    let claim = match token.key() {
+        ClaimValue::Absent | ClaimValue::Null => {
+            ClaimValue::of(token.header().get(k).filter(|v| !v.is_null()))
+        }
+        other => other.clone(),
+    };
     let key = match claim {
-        None => {
+        ClaimValue::Absent | ClaimValue::Null => {
             return Err(fail(
                 conf,
                 &format!("No mandatory '{k}' in claims"),
                 "key claim missing",
             ))
         }
-        Some(Value::String(s)) if s.is_empty() => {
+        ClaimValue::Str(s) if s.is_empty() => {
             return Err(fail(
                 conf,
                 &format!("Invalid '{k}' in claims"),
                 "key claim empty",
             ))
         }
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+        ClaimValue::Str(s) => s,
+        ClaimValue::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", n as i64),
+        ClaimValue::Number(n) => n.to_string(),
+        ClaimValue::Bool(b) => b.to_string(),
+        ClaimValue::Other => String::new(),
     };
     let cred = index.credential(Scheme::KongJwt, &key).ok_or_else(|| {
         fail(
@@ -234,7 +237,7 @@ fn authenticate(
         .verify(vk)
         .map_err(|_| fail(conf, "Invalid signature", "signature mismatch"))?;
     if let Err(map) = jwt::kong_claims(
-        &token.payload,
+        token.times(),
         &conf.claims,
         conf.maximum_expiration,
         ctx.now,
@@ -247,7 +250,7 @@ fn authenticate(
             Scheme::KongJwt,
             k,
             cred.clone(),
-            token.payload,
+            token.times().clone(),
             ctx.now,
         );
     }

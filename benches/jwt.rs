@@ -1,0 +1,178 @@
+//! Full JWT check per algorithm — split, decode, parse, credential lookup, signature, claims —
+//! Portcullis's core against `jsonwebtoken::decode` (the Rust ecosystem's usual choice), same
+//! tokens, same keys, same process.
+//!
+//! Run: `cargo bench --bench jwt`
+//!
+//! Portcullis: `jwt::decode` (APISIX dialect) → key claim → lookup in a 10,000-credential
+//! `ConsumerIndex` → `Token::verify` with the key parsed at write time → `apisix_claims`.
+//! Baseline: a `HashMap` lookup of the `DecodingKey` (built once, as a server would) followed by
+//! `jsonwebtoken::decode::<serde_json::Value>` with `exp` validation. "cached" is the
+//! per-core verified-token cache hit Portcullis serves for a reused asymmetric token.
+//!
+//! Results (2026-11-22, 2 vCPU VM, release profile, median of criterion's estimate):
+//! see the closing note of the change that added this file; the run prints them.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis::consumers::{ConsumerIndex, Scheme};
+use portcullis::jwt::{
+    apisix_claims, decode, decode_keyed, sign, Alg, ClaimValue, Dialect, SignKey,
+};
+use portcullis::plugins::token_cache::TokenCache;
+use serde_json::{json, Map, Value};
+
+// The gateway's allocator; both sides of the race run on it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/testdata/jwt/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+const SECRET: &[u8] = b"bench-hs256-secret-that-is-long-enough";
+const EXP: i64 = 4_000_000_000;
+
+struct Case {
+    alg: Alg,
+    token: String,
+    index: Arc<ConsumerIndex>,
+    baseline_key: jsonwebtoken::DecodingKey,
+    baseline_alg: jsonwebtoken::Algorithm,
+}
+
+fn case(alg: Alg) -> Case {
+    let (sign_key, conf, baseline_key, baseline_alg) = match alg {
+        Alg::HS256 => (
+            SignKey::Hmac(SECRET.to_vec()),
+            json!({"secret": String::from_utf8_lossy(SECRET)}),
+            jsonwebtoken::DecodingKey::from_secret(SECRET),
+            jsonwebtoken::Algorithm::HS256,
+        ),
+        Alg::RS256 => (
+            SignKey::Pem(fixture("rsa2048.pem")),
+            json!({"algorithm": "RS256", "public_key": fixture("rsa2048.pub.pem")}),
+            jsonwebtoken::DecodingKey::from_rsa_pem(fixture("rsa2048.pub.pem").as_bytes()).unwrap(),
+            jsonwebtoken::Algorithm::RS256,
+        ),
+        Alg::ES256 => (
+            SignKey::Pem(fixture("ecp256.pem")),
+            json!({"algorithm": "ES256", "public_key": fixture("ecp256.pub.pem")}),
+            jsonwebtoken::DecodingKey::from_ec_pem(fixture("ecp256.pub.pem").as_bytes()).unwrap(),
+            jsonwebtoken::Algorithm::ES256,
+        ),
+        _ => (
+            SignKey::Pem(fixture("ed25519.pem")),
+            json!({"algorithm": "EdDSA", "public_key": fixture("ed25519.pub.pem")}),
+            jsonwebtoken::DecodingKey::from_ed_pem(fixture("ed25519.pub.pem").as_bytes()).unwrap(),
+            jsonwebtoken::Algorithm::EdDSA,
+        ),
+    };
+    let token = sign(
+        alg,
+        &sign_key,
+        &Map::new(),
+        &json!({"key": "user-4242", "exp": EXP, "nbf": 1_700_000_000, "user": "oiloil"}),
+    )
+    .unwrap();
+    // 10,000 consumers with one credential each; the token's is one of them.
+    let index = ConsumerIndex::new();
+    for i in 0..10_000 {
+        let mut c = conf.clone();
+        c["key"] = json!(format!("user-{i}"));
+        let model = portcullis::model::Consumer::from_json(
+            &json!({"username": format!("u{i}"), "plugins": {"jwt-auth": c}}),
+            None,
+            &portcullis::plugins::Registry,
+        )
+        .unwrap();
+        let (view, creds) = portcullis::plugins::credentials::entries(
+            &model,
+            &[],
+            &portcullis::plugins::credentials::resolve_env,
+        );
+        index.replace(&model.username, Some(view), &[], creds);
+    }
+    Case {
+        alg,
+        token,
+        index: Arc::new(index),
+        baseline_key,
+        baseline_alg,
+    }
+}
+
+/// Portcullis's full check; `true` when the token is accepted.
+fn portcullis_check(c: &Case, now: i64) -> bool {
+    let Ok(t) = decode_keyed(&c.token, Dialect::Apisix, "key") else {
+        return false;
+    };
+    let ClaimValue::Str(key) = t.key() else {
+        return false;
+    };
+    let Some(cred) = c.index.credential(Scheme::JwtAuth, key) else {
+        return false;
+    };
+    let portcullis::consumers::Material::Key(vk) = &cred.material else {
+        return false;
+    };
+    t.verify(vk).is_ok() && apisix_claims(t.times(), None, now, cred.grace).is_ok()
+}
+
+fn benches(cr: &mut Criterion) {
+    let now = 1_800_000_000;
+    for alg in [Alg::HS256, Alg::RS256, Alg::ES256, Alg::EdDSA] {
+        let c = case(alg);
+        assert!(portcullis_check(&c, now), "{alg:?} token must verify");
+        let mut keys = HashMap::new();
+        for i in 0..10_000 {
+            keys.insert(format!("user-{i}"), c.baseline_key.clone());
+        }
+        let mut validation = jsonwebtoken::Validation::new(c.baseline_alg);
+        validation.required_spec_claims.clear();
+        validation.validate_nbf = true;
+        validation.leeway = 0;
+        assert!(jsonwebtoken::decode::<Value>(&c.token, &keys["user-4242"], &validation).is_ok());
+
+        let mut g = cr.benchmark_group(c.alg.as_str());
+        g.bench_function("portcullis", |b| {
+            b.iter(|| black_box(portcullis_check(black_box(&c), now)))
+        });
+        g.bench_function("jsonwebtoken", |b| {
+            b.iter(|| {
+                let key = &keys[black_box("user-4242")];
+                black_box(
+                    jsonwebtoken::decode::<Value>(black_box(&c.token), key, &validation).is_ok(),
+                )
+            })
+        });
+        if !alg.is_hmac() {
+            let cache = TokenCache::new(10_000);
+            let cred = c.index.credential(Scheme::JwtAuth, "user-4242").unwrap();
+            let times = decode(&c.token, Dialect::Apisix).unwrap().times().clone();
+            cache.insert(&c.token, Scheme::JwtAuth, "key", cred, times, now);
+            g.bench_function("portcullis cached", |b| {
+                b.iter(|| {
+                    let (cred, times) = cache
+                        .get(black_box(&c.token), Scheme::JwtAuth, "key")
+                        .unwrap();
+                    black_box(
+                        c.index.is_current(Scheme::JwtAuth, &cred)
+                            && apisix_claims(&times, None, now, cred.grace).is_ok(),
+                    )
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(jwt, benches);
+criterion_main!(jwt);
