@@ -17,13 +17,15 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub struct Upstream {
     pub addr: SocketAddr,
     /// Connections accepted so far.
     pub connections: Arc<AtomicUsize>,
+    /// `METHOD uri` of every request head received, in arrival order.
+    pub requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -33,7 +35,8 @@ impl Upstream {
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, s) = (connections.clone(), stop.clone());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (c, s, log) = (connections.clone(), stop.clone(), requests.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
@@ -41,20 +44,27 @@ impl Upstream {
                 }
                 let Ok(stream) = stream else { continue };
                 let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+                let log = log.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(stream, n);
+                    let _ = serve(stream, n, &log);
                 });
             }
         });
         Upstream {
             addr,
             connections,
+            requests,
             stop,
         }
     }
 
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// `METHOD uri` of every request head received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
     }
 }
 
@@ -65,7 +75,7 @@ impl Drop for Upstream {
     }
 }
 
-fn serve(stream: TcpStream, conn_no: usize) -> std::io::Result<()> {
+fn serve(stream: TcpStream, conn_no: usize, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut out = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
@@ -95,6 +105,7 @@ fn serve(stream: TcpStream, conn_no: usize) -> std::io::Result<()> {
         }
         let method = req.method.unwrap_or("").to_string();
         let uri = req.path.unwrap_or("").to_string();
+        log.lock().unwrap().push(format!("{method} {uri}"));
         let hdrs: Vec<(String, String)> = req
             .headers
             .iter()
