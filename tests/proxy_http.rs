@@ -21,6 +21,7 @@ fn start(driver: Driver, standalone: String, extra_config: &str) -> Gateway {
         workers: 1,
         extra_config: extra_config.into(),
         standalone: Some(standalone),
+        ..Default::default()
     })
 }
 

@@ -19,8 +19,8 @@ fn start(standalone: &Value) -> Gateway {
     Gateway::start(GatewayOpts {
         driver: Driver::Uring,
         workers: 1,
-        extra_config: String::new(),
         standalone: Some(standalone.to_string()),
+        ..Default::default()
     })
 }
 

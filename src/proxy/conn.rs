@@ -126,9 +126,8 @@ async fn read_head<S: AsyncReadRent>(
                     deadline = Some(Instant::now() + cfg.timeouts.client_header);
                 }
             }
-            Err(IoFail::Timeout) if !rbuf.is_empty() => {
-                return HeadRead::Reject(408, "408 Request Timeout")
-            }
+            // `idle`, not `rbuf`: a timed-out read hands back a fresh, empty buffer.
+            Err(IoFail::Timeout) if !idle => return HeadRead::Reject(408, "408 Request Timeout"),
             // Idle keep-alive expiry, a client closing between requests, a reset, or a drain.
             Err(_) => return HeadRead::Closed,
         }

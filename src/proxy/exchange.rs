@@ -120,6 +120,9 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     match proxy(w, client, bufs, head, info, route, &edits).await {
         Ok(next) => next,
         Err(Fail::Status(status, msg)) => {
+            // The failure may have left upstream-bound bytes (re-encoded request chunks) in
+            // wbuf; they must never reach the client ahead of the error.
+            bufs.wbuf.clear();
             reply::json_error(&mut bufs.wbuf, status, msg, &cfg.server_header, true);
             let _ = write_all(client, &mut bufs.wbuf, cfg.timeouts.send).await;
             Next::Close

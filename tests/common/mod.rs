@@ -61,6 +61,9 @@ pub struct GatewayOpts {
     pub extra_config: String,
     /// The standalone (apisix.yaml) content; `None` runs on the Admin API and its store.
     pub standalone: Option<String>,
+    /// Write [`ADMIN_KEY`] into the config; `false` leaves `admin_key` out, so the gateway
+    /// generates one in `data_dir`.
+    pub admin_key: bool,
 }
 
 impl Default for GatewayOpts {
@@ -70,6 +73,7 @@ impl Default for GatewayOpts {
             workers: 2,
             extra_config: String::new(),
             standalone: Some("routes: []\n".into()),
+            admin_key: true,
         }
     }
 }
@@ -81,6 +85,7 @@ pub struct Gateway {
     pub admin_port: u16,
     pub dir: TempDir,
     pub stderr_path: PathBuf,
+    pub stdout_path: PathBuf,
 }
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef";
@@ -101,13 +106,17 @@ impl Gateway {
         let config = format!(
             "node_listen: [\"127.0.0.1:{port}\"]\nworkers: {}\nio_driver: {driver}\n\
              data_dir: data\nlog_level: debug\n{}\
-             deployment:\n  admin:\n    admin_listen: \"127.0.0.1:{admin_port}\"\n    \
-             admin_key: [{{name: admin, key: {ADMIN_KEY}, role: admin}}]\n{}",
+             deployment:\n  admin:\n    admin_listen: \"127.0.0.1:{admin_port}\"\n{}{}",
             opts.workers,
             if opts.standalone.is_some() {
                 "standalone: apisix.yaml\n"
             } else {
                 ""
+            },
+            if opts.admin_key {
+                format!("    admin_key: [{{name: admin, key: {ADMIN_KEY}, role: admin}}]\n")
+            } else {
+                String::new()
             },
             opts.extra_config
         );
@@ -117,12 +126,14 @@ impl Gateway {
                 .map_err(|e| e.to_string())?;
         }
         let stderr_path = dir.path().join("stderr.log");
+        let stdout_path = dir.path().join("stdout.log");
         let mut gw = Gateway {
             child: None,
             port,
             admin_port,
             dir,
             stderr_path,
+            stdout_path,
         };
         gw.spawn()?;
         Ok(gw)
@@ -130,11 +141,12 @@ impl Gateway {
 
     fn spawn(&mut self) -> Result<(), String> {
         let stderr = std::fs::File::create(&self.stderr_path).map_err(|e| e.to_string())?;
+        let stdout = std::fs::File::create(&self.stdout_path).map_err(|e| e.to_string())?;
         let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
             .arg("-c")
             .arg(self.dir.path().join("config.yaml"))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .map_err(|e| e.to_string())?;
@@ -182,6 +194,16 @@ impl Gateway {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// What the current process printed on stdout (the file is recreated on each start).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    /// The process id of the running gateway.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Rewrites the standalone file and sends SIGHUP.

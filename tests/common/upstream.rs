@@ -41,6 +41,9 @@ pub struct Upstream {
     pub connections: Arc<AtomicUsize>,
     /// Requests read in full so far, answered or not.
     pub log: Arc<Mutex<Vec<Seen>>>,
+    /// `METHOD uri` of every request head received, in arrival order (even when its body
+    /// never arrives in full).
+    pub requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -51,7 +54,13 @@ impl Upstream {
         let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (c, s, l) = (connections.clone(), stop.clone(), log.clone());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (c, s, l, r) = (
+            connections.clone(),
+            stop.clone(),
+            log.clone(),
+            requests.clone(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
@@ -59,9 +68,9 @@ impl Upstream {
                 }
                 let Ok(stream) = stream else { continue };
                 let n = c.fetch_add(1, Ordering::SeqCst) + 1;
-                let l = l.clone();
+                let (l, r) = (l.clone(), r.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(stream, n, &l);
+                    let _ = serve(stream, n, &l, &r);
                 });
             }
         });
@@ -69,6 +78,7 @@ impl Upstream {
             addr,
             connections,
             log,
+            requests,
             stop,
         }
     }
@@ -89,6 +99,11 @@ impl Upstream {
             .filter(|s| s.method == method && s.uri == uri)
             .count()
     }
+
+    /// `METHOD uri` of every request head received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
 }
 
 impl Drop for Upstream {
@@ -98,7 +113,12 @@ impl Drop for Upstream {
     }
 }
 
-fn serve(stream: TcpStream, conn_no: usize, log: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    conn_no: usize,
+    log: &Mutex<Vec<Seen>>,
+    heads: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut out = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
@@ -129,6 +149,7 @@ fn serve(stream: TcpStream, conn_no: usize, log: &Mutex<Vec<Seen>>) -> std::io::
         }
         let method = req.method.unwrap_or("").to_string();
         let uri = req.path.unwrap_or("").to_string();
+        heads.lock().unwrap().push(format!("{method} {uri}"));
         let hdrs: Vec<(String, String)> = req
             .headers
             .iter()
