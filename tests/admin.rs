@@ -451,3 +451,117 @@ fn a_corrupt_store_stops_the_start_with_a_clear_error() {
         .expect_err("a truncated store must not start");
     assert!(err.contains("store"), "{err}");
 }
+
+#[test]
+fn global_rules_plugin_configs_secrets_and_plugin_endpoints() {
+    let gw = start();
+    let up = Upstream::start();
+    assert_eq!(
+        admin(
+            &gw,
+            "PUT",
+            "/apisix/admin/routes/open",
+            Some(route_to(&up, "/open"))
+        )
+        .status,
+        201
+    );
+    wait_status(&gw, "/open", 200);
+
+    // A global rule applies to every route at once, and its removal too.
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/global_rules/1",
+        Some(json!({"plugins": {"jwt-auth": {}}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["key"], "/apisix/global_rules/1");
+    wait_status(&gw, "/open", 401);
+    let r = admin(&gw, "GET", "/apisix/admin/global_rules", None);
+    assert_eq!(r.json()["total"], 1);
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/global_rules/2",
+        Some(json!({"plugins": {"no-such-plugin": {}}})),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("unknown plugin [no-such-plugin]"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        admin(&gw, "DELETE", "/apisix/admin/global_rules/1", None).status,
+        200
+    );
+    wait_status(&gw, "/open", 200);
+
+    // Plugin configs are stored and validated like any plugin map.
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/plugin_configs/pc1",
+        Some(json!({"desc": "auth", "plugins": {"jwt-auth": {"header": "x-token"}}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = admin(
+        &gw,
+        "PATCH",
+        "/apisix/admin/plugin_configs/pc1",
+        Some(json!({"plugins": {"jwt-auth": {"header": 5}}})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        admin(&gw, "GET", "/apisix/admin/plugin_configs/pc1", None).json()["value"]["plugins"]
+            ["jwt-auth"]["header"],
+        "x-token",
+        "a refused PATCH leaves the object as it was"
+    );
+
+    // Secret managers: PUT (no POST), GET, DELETE, and bad ones refused.
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/secrets/vault/v1",
+        Some(json!({"uri": "http://127.0.0.1:8200", "prefix": "kv/apisix", "token": "root"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["key"], "/apisix/secrets/vault/v1");
+    assert_eq!(
+        admin(&gw, "GET", "/apisix/admin/secrets/vault/v1", None).status,
+        200
+    );
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/secrets/vault/v2",
+        Some(json!({"uri": "ftp://x"})),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        admin(&gw, "POST", "/apisix/admin/secrets/vault", Some(json!({}))).status,
+        405
+    );
+    assert_eq!(
+        admin(&gw, "DELETE", "/apisix/admin/secrets/vault/v1", None).status,
+        200
+    );
+    assert_eq!(
+        admin(&gw, "GET", "/apisix/admin/secrets/vault/v1", None).status,
+        404
+    );
+
+    // Plugin listing and schemas.
+    let r = admin(&gw, "GET", "/apisix/admin/plugins/list", None);
+    assert!(r.json().as_array().unwrap().contains(&json!("jwt-auth")));
+    let r = admin(&gw, "GET", "/apisix/admin/plugins/limit-count", None);
+    assert_eq!(r.json()["properties"]["rejected_code"]["default"], 503);
+    let r = admin(&gw, "GET", "/apisix/admin/schema/plugins/jwt", None);
+    assert_eq!(r.json()["properties"]["key_claim_name"]["default"], "iss");
+    assert_eq!(
+        admin(&gw, "GET", "/apisix/admin/plugins/nope", None).status,
+        404
+    );
+}

@@ -139,6 +139,23 @@ impl Registry {
                 },
                 "encrypt_fields": ["secret"]
             }),
+            (limit_count::NAME, _) => json!({
+                "type": "object",
+                "properties": {
+                    "count": {"type": "integer", "exclusiveMinimum": 0},
+                    "time_window": {"type": "integer", "exclusiveMinimum": 0},
+                    "window_type": {"type": "string", "enum": ["fixed"], "default": "fixed"},
+                    "key_type": {"type": "string", "enum": ["var", "var_combination", "constant"], "default": "var"},
+                    "key": {"type": "string", "default": "remote_addr"},
+                    "rejected_code": {"type": "integer", "minimum": 200, "maximum": 599, "default": 503},
+                    "rejected_msg": {"type": "string", "minLength": 1},
+                    "policy": {"type": "string", "enum": ["local"], "default": "local"},
+                    "allow_degradation": {"type": "boolean", "default": false},
+                    "show_limit_quota_header": {"type": "boolean", "default": true},
+                    "group": {"type": "string"}
+                },
+                "required": ["count", "time_window"]
+            }),
             _ => return None,
         })
     }
