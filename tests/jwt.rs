@@ -26,6 +26,11 @@ fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> Respons
     request(gw.admin_addr(), raw.as_bytes())
 }
 
+/// A PUT that must succeed.
+fn put(gw: &Gateway, path: &str, body: Value) -> Response {
+    ok(admin(gw, "PUT", path, Some(body)))
+}
+
 fn ok(r: Response) -> Response {
     assert!((200..300).contains(&r.status), "{} {}", r.status, r.text());
     r
@@ -64,23 +69,19 @@ const SEED_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJrZXkiOiJqYWNrL
 const SEED_BAD_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3MjY2NDk2NDAsImtleSI6ImphY2sta2V5In0.kdhumNWrZFxjU_random_random";
 
 fn seed_000_setup(gw: &Gateway, up: &Upstream, route: Value) {
-    ok(admin(
+    put(
         gw,
-        "PUT",
         "/apisix/admin/consumers",
-        Some(json!({"username": "jack", "labels": {"custom_id": "495aec6a"}})),
-    ));
-    ok(admin(
+        json!({"username": "jack", "labels": {"custom_id": "495aec6a"}}),
+    );
+    put(
         gw,
-        "PUT",
         "/apisix/admin/consumers/jack/credentials",
-        Some(
-            json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "secret": "jack-hs256-secret-that-is-very-long"}}}),
-        ),
-    ));
+        json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "secret": "jack-hs256-secret-that-is-very-long"}}}),
+    );
     let mut route = route;
     route["upstream"] = json!({"type": "roundrobin", "nodes": {up.addr.to_string(): 1}});
-    ok(admin(gw, "PUT", "/apisix/admin/routes", Some(route)));
+    put(gw, "/apisix/admin/routes", route);
 }
 
 #[test]
@@ -190,12 +191,11 @@ fn credential_changes_take_effect_at_once_and_keys_stay_unique() {
     wait_for(&gw, "/headers", &[&auth], 200);
 
     // Another consumer may not take jack's key.
-    ok(admin(
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/consumers",
-        Some(json!({"username": "mallory"})),
-    ));
+        json!({"username": "mallory"}),
+    );
     let r = admin(
         &gw,
         "PUT",
@@ -221,12 +221,11 @@ fn credential_changes_take_effect_at_once_and_keys_stay_unique() {
     );
 
     // Changing the secret invalidates old tokens on every worker.
-    ok(admin(
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/consumers/jack/credentials/cred-jack-jwt-auth",
-        Some(json!({"plugins": {"jwt-auth": {"key": "jack-key", "secret": "rotated-secret"}}})),
-    ));
+        json!({"plugins": {"jwt-auth": {"key": "jack-key", "secret": "rotated-secret"}}}),
+    );
     for _ in 0..20 {
         // Fresh connections land on both workers.
         assert_eq!(get(&gw, "/headers", &[&auth]).status, 401);
@@ -247,12 +246,11 @@ fn credential_changes_take_effect_at_once_and_keys_stay_unique() {
 #[test]
 fn bad_credentials_are_refused_with_apisix_messages() {
     let gw = admin_mode();
-    ok(admin(
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/consumers/jack",
-        Some(json!({"username": "jack"})),
-    ));
+        json!({"username": "jack"}),
+    );
     let r = admin(
         &gw,
         "PUT",
@@ -438,13 +436,12 @@ fn seed_001_per_consumer_quotas() {
         ("johndoe", "john-doe-junior", 1),
         ("janedoe", "jane-doe-senior", 2),
     ] {
-        ok(admin(
+        put(
             &gw,
-            "PUT",
             "/apisix/admin/consumers",
-            Some(json!({"username": user, "labels": {"custom_id": custom},
-                "plugins": {"limit-count": {"count": count, "time_window": 30, "rejected_code": 429}}})),
-        ));
+            json!({"username": user, "labels": {"custom_id": custom},
+                "plugins": {"limit-count": {"count": count, "time_window": 30, "rejected_code": 429}}}),
+        );
     }
     for (user, id, key, secret) in [
         (
@@ -460,22 +457,18 @@ fn seed_001_per_consumer_quotas() {
             "jane-hs256-secret",
         ),
     ] {
-        ok(admin(
+        put(
             &gw,
-            "PUT",
             &format!("/apisix/admin/consumers/{user}/credentials"),
-            Some(json!({"id": id, "plugins": {"jwt-auth": {"key": key, "secret": secret}}})),
-        ));
+            json!({"id": id, "plugins": {"jwt-auth": {"key": key, "secret": secret}}}),
+        );
     }
-    ok(admin(
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/routes",
-        Some(
-            json!({"id": "jwt-auth-route", "uri": "/anything", "plugins": {"jwt-auth": {}},
+        json!({"id": "jwt-auth-route", "uri": "/anything", "plugins": {"jwt-auth": {}},
             "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
-        ),
-    ));
+    );
     let john = format!(
         "Authorization: {}",
         hs256(
@@ -510,37 +503,29 @@ fn seed_001_per_consumer_quotas() {
 fn seed_000_anonymous_consumer_quota() {
     let up = Upstream::start();
     let gw = admin_mode();
-    ok(admin(
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/consumers",
-        Some(json!({"username": "jack",
-        "plugins": {"limit-count": {"count": 3, "time_window": 30, "rejected_code": 429}}})),
-    ));
-    ok(admin(
+        json!({"username": "jack",
+        "plugins": {"limit-count": {"count": 3, "time_window": 30, "rejected_code": 429}}}),
+    );
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/consumers/jack/credentials",
-        Some(
-            json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "secret": "jack-hs256-secret-that-is-very-long"}}}),
-        ),
-    ));
-    ok(admin(
+        json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "secret": "jack-hs256-secret-that-is-very-long"}}}),
+    );
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/consumers",
-        Some(json!({"username": "anonymous",
-        "plugins": {"limit-count": {"count": 1, "time_window": 30, "rejected_code": 429}}})),
-    ));
-    ok(admin(
+        json!({"username": "anonymous",
+        "plugins": {"limit-count": {"count": 1, "time_window": 30, "rejected_code": 429}}}),
+    );
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/routes",
-        Some(
-            json!({"id": "jwt-auth-route", "uri": "/anything", "plugins": {"jwt-auth": {"anonymous_consumer": "anonymous"}},
+        json!({"id": "jwt-auth-route", "uri": "/anything", "plugins": {"jwt-auth": {"anonymous_consumer": "anonymous"}},
             "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
-        ),
-    ));
+    );
     let auth = format!("Authorization: {SEED_TOKEN}");
     let jack = statuses(&gw, "/anything", &[&auth], 5);
     assert_eq!(jack, [200, 200, 200, 429, 429]);
@@ -595,52 +580,37 @@ fn seed_000_secrets_from_env_and_vault() {
         "jack-hs256-secret-that-is-very-long",
     );
     let gw = admin_mode();
-    ok(admin(
+    put(&gw, "/apisix/admin/consumers", json!({"username": "jack"}));
+    put(
         &gw,
-        "PUT",
-        "/apisix/admin/consumers",
-        Some(json!({"username": "jack"})),
-    ));
-    ok(admin(
-        &gw,
-        "PUT",
         "/apisix/admin/consumers/jack/credentials",
-        Some(
-            json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "secret": "$env://PORTCULLIS_E2E_JACK_JWT_SECRET"}}}),
-        ),
-    ));
-    ok(admin(
+        json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "secret": "$env://PORTCULLIS_E2E_JACK_JWT_SECRET"}}}),
+    );
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/routes",
-        Some(
-            json!({"id": "jwt-route", "uri": "/get", "plugins": {"jwt-auth": {}},
+        json!({"id": "jwt-route", "uri": "/get", "plugins": {"jwt-auth": {}},
             "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
-        ),
-    ));
+    );
     wait_for(&gw, "/get", &[&format!("Authorization: {SEED_TOKEN}")], 200);
 
     // Vault: the credential is unusable until its secret manager exists, then works.
     const VAULT_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJrZXkiOiJqd3QtdmF1bHQta2V5IiwibmJmIjoxNzI5MTMyMjcxfQ.i2pLj7QcQvnlSjB7iV5V522tIV43boQRtee7L0rwlkQ";
     let vault_auth = format!("Authorization: {VAULT_TOKEN}");
-    ok(admin(
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/consumers/jack/credentials/cred-vault",
-        Some(
-            json!({"plugins": {"jwt-auth": {"key": "jwt-vault-key", "secret": "$secret://vault/jwt/jack/jwt-secret"}}}),
-        ),
-    ));
+        json!({"plugins": {"jwt-auth": {"key": "jwt-vault-key", "secret": "$secret://vault/jwt/jack/jwt-secret"}}}),
+    );
     let r = get(&gw, "/get", &[&vault_auth]);
     assert_eq!(r.status, 401);
     assert_eq!(r.json(), json!({"message": "failed to verify jwt"}));
     let uri = fake_vault("vault-hs256-secret-that-is-very-long");
-    ok(admin(
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/secrets/vault/jwt",
-        Some(json!({"uri": uri, "prefix": "kv/apisix", "token": "root"})),
-    ));
+        json!({"uri": uri, "prefix": "kv/apisix", "token": "root"}),
+    );
     let r = get(&gw, "/get", &[&vault_auth]);
     assert_eq!(r.status, 200, "{} {}", r.text(), gw.stderr());
     assert_eq!(
@@ -735,28 +705,19 @@ fn fixture(name: &str) -> String {
 fn rs256_seed_flow_and_key_rotation_reach_every_worker() {
     let up = Upstream::start();
     let gw = admin_mode();
-    ok(admin(
-        &gw,
-        "PUT",
-        "/apisix/admin/consumers",
-        Some(json!({"username": "jack"})),
-    ));
+    put(&gw, "/apisix/admin/consumers", json!({"username": "jack"}));
     let cred = |public: &str| json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "algorithm": "RS256", "public_key": fixture(public)}}});
-    ok(admin(
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/consumers/jack/credentials",
-        Some(cred("rsa2048.pub.pem")),
-    ));
-    ok(admin(
+        cred("rsa2048.pub.pem"),
+    );
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/routes",
-        Some(
-            json!({"id": "jwt-route", "uri": "/headers", "plugins": {"jwt-auth": {}},
+        json!({"id": "jwt-route", "uri": "/headers", "plugins": {"jwt-auth": {}},
             "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
-        ),
-    ));
+    );
     let token = portcullis::jwt::sign(
         portcullis::jwt::Alg::RS256,
         &portcullis::jwt::SignKey::Pem(fixture("rsa2048.pem")),
@@ -770,12 +731,11 @@ fn rs256_seed_flow_and_key_rotation_reach_every_worker() {
         assert_eq!(get(&gw, "/headers", &[&auth]).status, 200);
     }
     // Rotate the key: every worker refuses the old token at once, cached or not.
-    ok(admin(
+    put(
         &gw,
-        "PUT",
         "/apisix/admin/consumers/jack/credentials",
-        Some(cred("rsa1024.pub.pem")),
-    ));
+        cred("rsa1024.pub.pem"),
+    );
     for _ in 0..20 {
         let r = get(&gw, "/headers", &[&auth]);
         assert_eq!(r.status, 401);
