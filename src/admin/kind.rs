@@ -241,6 +241,17 @@ fn credential(value: &Value, plugins: &dyn PluginCheck) -> Result<(), Vec<String
     strings(map, &["desc"], &mut errs);
     labels(map, &mut errs);
     let n = check_plugins(map, true, true, plugins, &mut errs);
+    if let Some(Value::Object(p)) = map.get("plugins") {
+        for name in p.keys() {
+            if !crate::plugins::Registry::is_auth(name)
+                && !errs.iter().any(|e| e.contains(name.as_str()))
+            {
+                errs.push(format!(
+                    "only supports auth type plugins in consumer credential, got {name}"
+                ));
+            }
+        }
+    }
     if errs.is_empty() && n != 1 {
         errs.push(format!(
             "a credential needs exactly one authentication plugin, found {n}"
@@ -311,6 +322,24 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");
+        // A quota plugin alone is not a credential; two auth plugins are not one.
+        let reg = crate::plugins::Registry;
+        let e = validate(
+            Kind::Credentials,
+            &json!({"plugins": {"limit-count": {"count": 1, "time_window": 1}}}),
+            "c",
+            &reg,
+        )
+        .unwrap_err();
+        assert!(e[0].starts_with("only supports auth type plugins"), "{e:?}");
+        let e = validate(
+            Kind::Credentials,
+            &json!({"plugins": {"jwt-auth": {"key": "a", "secret": "s"}, "jwt": {"key": "b", "secret": "s"}}}),
+            "c",
+            &reg,
+        )
+        .unwrap_err();
+        assert!(e[0].contains("exactly one"), "{e:?}");
     }
 
     #[test]
