@@ -525,3 +525,21 @@ fn openssl_signed_vectors_verify() {
     }
     assert!(seen.len() >= 8, "{seen:?}");
 }
+
+/// Found by fuzz_jwt: invalid UTF-8 inside a string the scan skips made the scan accept a
+/// payload the full parse refuses. JSON text must be UTF-8; both now refuse it.
+#[test]
+fn invalid_utf8_in_a_skipped_string_is_not_json() {
+    let h = b64(r#"{"alg":"HS256"}"#);
+    let p = base64_simd::URL_SAFE_NO_PAD.encode_to_string(b"{\"x\":\"\xff\",\"nbf\":1}");
+    let raw = format!("{h}.{p}.AA");
+    assert_eq!(
+        decode(&raw, Dialect::Apisix).unwrap_err(),
+        JwtError::Payload
+    );
+    let hp = base64_simd::URL_SAFE_NO_PAD.encode_to_string(b"{\"alg\":\"HS256\",\"x\":\"\xfe\"}");
+    assert_eq!(
+        decode(&format!("{hp}.{}.AA", b64("{}")), Dialect::Kong).unwrap_err(),
+        JwtError::Header
+    );
+}

@@ -229,8 +229,12 @@ impl<'de> serde::Deserialize<'de> for AlgValue<'de> {
     }
 }
 
+/// JSON text is UTF-8 (RFC 8259). serde_json skips the strings it ignores without checking
+/// them, so the one-pass scans check the whole text first; otherwise a payload the full parse
+/// refuses could pass the scan.
 fn scan_header(bytes: &[u8]) -> Option<AlgField> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let alg = serde::Deserializer::deserialize_map(&mut de, HeaderScan).ok()?;
     de.end().ok()?;
     Some(alg)
@@ -328,7 +332,8 @@ impl<'de> serde::Deserialize<'de> for Any {
 
 fn scan(bytes: &[u8], key: &str) -> Option<Scanned> {
     use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let out = Scan { key }.deserialize(&mut de).ok()?;
     de.end().ok()?;
     Some(out)
