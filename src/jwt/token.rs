@@ -168,7 +168,7 @@ impl<'de> serde::de::Visitor<'de> for HeaderScan {
                     None => AlgField::Missing,
                 };
             } else {
-                m.next_value::<serde::de::IgnoredAny>()?;
+                m.next_value::<Skip>()?;
             }
         }
         Ok(alg)
@@ -211,17 +211,14 @@ impl<'de> serde::Deserialize<'de> for AlgValue<'de> {
                 self,
                 mut a: A,
             ) -> Result<Self::Value, A::Error> {
-                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                while a.next_element::<Skip>()?.is_some() {}
                 Ok(AlgValue(None))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut a: A,
             ) -> Result<Self::Value, A::Error> {
-                while a
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
+                while a.next_entry::<Cow<'de, str>, Skip>()?.is_some() {}
                 Ok(AlgValue(None))
             }
         }
@@ -238,6 +235,53 @@ fn scan_header(bytes: &[u8]) -> Option<AlgField> {
     let alg = serde::Deserializer::deserialize_map(&mut de, HeaderScan).ok()?;
     de.end().ok()?;
     Some(alg)
+}
+
+/// Any JSON value, skipped, but checked as serde_json's full parse checks it: numbers must be
+/// in range (`IgnoredAny` does not check them, so the scan would accept a payload the full
+/// parse refuses — found by fuzz_jwt).
+struct Skip;
+
+impl<'de> serde::Deserialize<'de> for Skip {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skip, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Skip;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Skip, A::Error> {
+                while a.next_element::<Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Skip, A::Error> {
+                while a.next_entry::<Cow<'de, str>, Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The fields one pass over an object collects: `alg` of a header, or the key claim and
@@ -268,7 +312,7 @@ impl<'de> serde::de::Visitor<'de> for Scan<'_> {
             } else if k == "nbf" {
                 out.nbf = Some(m.next_value::<Any>()?.0);
             } else {
-                m.next_value::<serde::de::IgnoredAny>()?;
+                m.next_value::<Skip>()?;
             }
         }
         Ok(out)
@@ -315,14 +359,11 @@ impl<'de> serde::Deserialize<'de> for Any {
                 Ok(Any(ClaimValue::Str(s)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Any, A::Error> {
-                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                while a.next_element::<Skip>()?.is_some() {}
                 Ok(Any(ClaimValue::Other))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Any, A::Error> {
-                while a
-                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                    .is_some()
-                {}
+                while a.next_entry::<Cow<'de, str>, Skip>()?.is_some() {}
                 Ok(Any(ClaimValue::Other))
             }
         }
