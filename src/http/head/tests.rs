@@ -103,6 +103,7 @@ fn the_routed_path_is_normalised() {
         "/..",
         "/a/../../b",
         "/a%2fb",
+        "/a\\b",
         "/a%00",
         "/a%g0",
         "http://h/../x",
