@@ -454,7 +454,8 @@ const CLIENT_HEADERS: &str = "Host: fwd.example\r\n\
     X-Real-IP: 9.9.9.9\r\n\
     X-Forwarded-Proto: https\r\n\
     X-Forwarded-Host: claimed.example\r\n\
-    X-Forwarded-Port: 8443\r\n";
+    X-Forwarded-Port: 8443\r\n\
+    Forwarded: for=1.2.3.4;proto=https;host=claimed.example\r\n";
 
 fn forwarded_request(gw: &Gateway) -> Response {
     request(
@@ -518,6 +519,11 @@ fn forwarding_headers_from_an_untrusted_client_are_overwritten() {
         r.echoed_header("x-forwarded-port"),
         Some(gw.port.to_string())
     );
+    assert_eq!(
+        r.echoed_header("forwarded"),
+        None,
+        "an untrusted client's Forwarded is dropped"
+    );
 
     // Responses carry the gateway's Server header (not the upstream's) and a Date.
     assert_eq!(r.header_count("server"), 1);
@@ -554,6 +560,10 @@ fn forwarding_headers_from_a_trusted_client_are_kept() {
         Some("claimed.example")
     );
     assert_eq!(r.echoed_header("x-forwarded-port").as_deref(), Some("8443"));
+    assert_eq!(
+        r.echoed_header("forwarded").as_deref(),
+        Some("for=1.2.3.4;proto=https;host=claimed.example")
+    );
     assert_eq!(r.header("server"), Some("Edge/7"));
     assert_eq!(r.header_count("server"), 1);
 

@@ -110,7 +110,7 @@ fn exact_and_prefix_uris() {
     assert_eq!(at("/nothing"), None);
     assert_eq!(at("/"), None);
 
-    // The path reaches the upstream as the client sent it.
+    // A path already in canonical form reaches the upstream as the client sent it.
     let r = get(gw.addr(), "/pre/x%20y?q=a&b");
     assert_eq!(r.json()["uri"], "/pre/x%20y?q=a&b");
 
@@ -118,6 +118,109 @@ fn exact_and_prefix_uris() {
     let mut c = Conn::open(gw.addr());
     assert_not_found(&c.get("/nothing"));
     assert_eq!(routed(&c.get("/exact"), "keep-alive"), tag("exact"));
+}
+
+/// The gateway routes on nginx's `$uri` (decoded, dot segments resolved, slashes merged), and
+/// sends the upstream that same path, so a backend that resolves `..` itself cannot be walked
+/// out of the route that matched.
+#[test]
+fn paths_are_normalised_before_routing() {
+    let up = Upstream::start();
+    let a = up.addr;
+    let gw = start(&json!({"routes": [
+        route("pub", a, json!({"uri": "/pub/*"})),
+        route("private", a, json!({"uri": "/private"})),
+    ]}));
+    let at = |path: &str| which(&gw, "GET", "test.local", path);
+
+    // Traversals out of /pub/ are routed where they lead: nowhere, or the other route.
+    for path in [
+        "/pub/../admin",
+        "/pub/%2e%2e/admin",
+        "/pub/%2E%2E/admin",
+        "/pub/.%2e/admin",
+        "/pub/x/../../admin",
+        "//admin",
+        "/pub/..",
+    ] {
+        assert_eq!(at(path), None, "{path}");
+    }
+    assert_eq!(
+        up.seen().len(),
+        0,
+        "no traversal reached the upstream: {:?}",
+        up.seen()
+    );
+    for path in ["/pub/../private", "/pub/%2e%2e/private", "//private"] {
+        let r = get(gw.addr(), path);
+        assert_eq!(routed(&r, path), tag("private"), "{path}");
+        assert_eq!(r.json()["uri"], "/private", "{path}");
+    }
+    let absolute = request(
+        gw.addr(),
+        b"GET http://test.local/pub/../private HTTP/1.1\r\nHost: test.local\r\n\r\n",
+    );
+    assert_eq!(absolute.json()["uri"], "/private");
+
+    // Extra slashes, `.` segments and needless escapes: the upstream sees the routed path.
+    for path in [
+        "/pub//x",
+        "/pub/./x",
+        "//pub///./x",
+        "/pub/%78",
+        "/pub/y/../x",
+        "/pub/%2e/x",
+    ] {
+        let r = get(gw.addr(), path);
+        assert_eq!(routed(&r, path), tag("pub"), "{path}");
+        assert_eq!(r.json()["uri"], "/pub/x", "{path}");
+    }
+
+    // What must stay encoded is encoded again; the query is passed on byte for byte.
+    for (path, sent) in [
+        (
+            "/pub/./a%20b/?q=%2e%2e/../x&y=%2F",
+            "/pub/a%20b/?q=%2e%2e/../x&y=%2F",
+        ),
+        ("/pub//x?", "/pub/x?"),
+        ("/pub/%7e%3b%25?a=b", "/pub/~;%25?a=b"),
+        ("/pub/caf%c3%a9", "/pub/caf%C3%A9"),
+    ] {
+        let r = get(gw.addr(), path);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.json()["uri"], sent, "{path}");
+    }
+
+    // Above the root, an encoded separator, an encoded NUL, a broken escape: 400, in JSON.
+    for path in [
+        "/..",
+        "/../pub/x",
+        "/pub/../../pub/x",
+        "/%2e%2e/pub/x",
+        "/pub/..%2fadmin",
+        "/pub/x%2Fy",
+        "/pub/..%5cadmin",
+        "/pub/x%00",
+        "/pub/x%zz",
+    ] {
+        let r = get(gw.addr(), path);
+        assert_eq!(r.status, 400, "{path}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(
+            r.json(),
+            json!({"error_msg": "Bad Request: invalid path"}),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        up.seen()
+            .iter()
+            .filter(|s| !s.uri.starts_with("/pub/") && s.uri != "/private")
+            .count(),
+        0,
+        "{:?}",
+        up.seen()
+    );
 }
 
 #[test]

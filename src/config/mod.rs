@@ -78,8 +78,8 @@ pub struct NodeConfig {
     /// `standalone`: an APISIX-style declarative file (routes, services, upstreams, consumers),
     /// resolved against the config file's directory. Defaults to none.
     pub standalone: Option<PathBuf>,
-    /// `trusted_addresses`: clients whose `X-Forwarded-*` headers are passed on; from any other
-    /// client they are overwritten. Defaults to `[]`.
+    /// `trusted_addresses`: clients whose `X-Forwarded-*` and `Forwarded` headers are passed on;
+    /// from any other client they are overwritten (`Forwarded` removed). Defaults to `[]`.
     pub trusted_addresses: Vec<Cidr>,
     /// `server_header`: the exact `Server` header value sent to clients; empty sends none.
     /// Defaults to `Portcullis/<version>`.

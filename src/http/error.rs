@@ -27,6 +27,10 @@ pub enum HeadError {
     /// A request with more than one Host field.
     #[error("request with more than one Host")]
     DuplicateHost,
+    /// A path that cannot be normalised safely: it escapes the root, or holds an encoded NUL,
+    /// an encoded separator or a broken percent-encoding.
+    #[error("invalid path: {0}")]
+    Path(#[from] super::PathError),
     /// A well-formed HTTP version other than 1.0 or 1.1.
     #[error("unsupported HTTP version")]
     UnsupportedVersion,
@@ -40,9 +44,11 @@ impl HeadError {
         match self {
             Self::TooLarge | Self::TooManyHeaders => 431,
             Self::UnsupportedVersion => 505,
-            Self::Malformed(_) | Self::Smuggling(_) | Self::MissingHost | Self::DuplicateHost => {
-                400
-            }
+            Self::Malformed(_)
+            | Self::Smuggling(_)
+            | Self::MissingHost
+            | Self::DuplicateHost
+            | Self::Path(_) => 400,
         }
     }
 
@@ -54,6 +60,7 @@ impl HeadError {
             Self::Malformed(_) | Self::Smuggling(_) => "Bad Request",
             Self::MissingHost => "Bad Request: missing Host header",
             Self::DuplicateHost => "Bad Request: duplicate Host header",
+            Self::Path(_) => "Bad Request: invalid path",
             Self::UnsupportedVersion => "HTTP Version Not Supported",
         }
     }

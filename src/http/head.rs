@@ -77,6 +77,9 @@ pub struct RequestHead {
     pub connection_tokens: Vec<(u32, u32)>,
     /// An Upgrade field together with `Connection: upgrade` on HTTP/1.1.
     pub upgrade: bool,
+    /// The normalised path when it differs from the path as written (see [`Self::uri`]);
+    /// `None` in the common case of a path that is already normal.
+    pub normalized: Option<Box<[u8]>>,
 }
 
 impl RequestHead {
@@ -84,6 +87,16 @@ impl RequestHead {
     /// target has no path); CONNECT and `*` targets whole.
     pub fn path<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
         target::path(slice(buf, self.target))
+    }
+
+    /// The path requests are routed on, nginx's `$uri`: [`Self::path`] percent-decoded, with
+    /// `.` and `..` segments resolved and runs of `/` merged (see [`crate::http::path`]).
+    /// Borrowed from `buf` when the path was already normal.
+    pub fn uri<'a>(&'a self, buf: &'a [u8]) -> &'a [u8] {
+        match &self.normalized {
+            Some(n) => n,
+            None => self.path(buf),
+        }
     }
 
     /// The query after the first `?` (possibly empty), `None` without a `?`.
@@ -154,8 +167,11 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<RequestHead>,
         let target = syntax::span(window, path.as_bytes())
             .ok_or(HeadError::Malformed("invalid request-target"))?;
         target::classify(&method, path.as_bytes())?;
+        let normalized = super::path::normalize(target::path(path.as_bytes()))?;
         let scan = fields::scan(window, req.headers);
-        finish(window, method, target, version, head_len, scan).map(Some)
+        let mut head = finish(window, method, target, version, head_len, scan)?;
+        head.normalized = normalized.map(Vec::into_boxed_slice);
+        Ok(Some(head))
     })
 }
 
@@ -192,6 +208,7 @@ fn finish(
         host: scan.host,
         connection_tokens: scan.connection_tokens,
         upgrade: http11 && scan.upgrade_field && scan.upgrade_token,
+        normalized: None,
     })
 }
 

@@ -8,6 +8,8 @@
 //!   CRLF, sizes and trailers; [`write_chunk_header`] / [`LAST_CHUNK`] re-encode.
 //! - [`Limits`] ([`limits`]): every bound on untrusted input.
 //! - [`HeadError`] / [`ChunkError`] ([`error`]): what went wrong, with the client status.
+//! - [`path`]: the normalised path requests are routed on (nginx's `$uri`), and its encoding
+//!   for the upstream; [`RequestHead::uri`] gives it.
 //! - [`slice()`]: the bytes a `(start, end)` span names in the buffer.
 //!
 //! The proxy loop reads into a buffer, calls [`parse_request`] until it returns a head,
@@ -18,6 +20,7 @@ pub mod error;
 mod fields;
 pub mod head;
 pub mod limits;
+pub mod path;
 pub mod response;
 mod syntax;
 mod target;
@@ -28,5 +31,6 @@ pub use chunked::{write_chunk_header, ChunkedDecoder, Decoded, LAST_CHUNK};
 pub use error::{ChunkError, HeadError};
 pub use head::{parse_request, BodyFraming, HeaderSpan, RequestHead};
 pub use limits::Limits;
+pub use path::PathError;
 pub use response::{parse_response, ResponseHead};
 pub use syntax::slice;

@@ -57,12 +57,14 @@ impl<'a> Request<'a> {
         self.head.query(self.buf)
     }
 
-    /// The path, without the query.
+    /// The normalised path, without the query: percent-decoded, dot segments resolved, slashes
+    /// merged, as the route matched it (APISIX's `ctx.var.uri`). Encode it with
+    /// [`crate::http::path::encode`] before putting it in a target.
     pub fn path(&self) -> &'a [u8] {
-        self.head.path(self.buf)
+        self.head.uri(self.buf)
     }
 
-    /// The raw request target.
+    /// The raw request target, as the client wrote it.
     pub fn target(&self) -> &'a [u8] {
         self.span(self.head.target)
     }
@@ -75,7 +77,8 @@ pub struct Edits {
     pub remove: Vec<String>,
     /// Headers to send, after every client header of the same name is dropped.
     pub set: Vec<(String, String)>,
-    /// A new origin-form target (`/path?query`).
+    /// A new origin-form target (`/path?query`), sent as it is: its path must already be
+    /// encoded.
     pub target: Option<Vec<u8>>,
     /// Headers added to the response sent back to the client (`X-RateLimit-*`).
     pub respond: Vec<(&'static str, String)>,

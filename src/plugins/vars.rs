@@ -27,7 +27,12 @@ pub fn var(name: &str, req: &Request<'_>, ctx: &Ctx, facts: &Facts<'_>) -> Optio
         "scheme" => facts.scheme.to_string(),
         "request_method" => req.method().to_string(),
         "uri" => text(req.path()),
-        "request_uri" => text(req.target()),
+        // APISIX rebuilds `request_uri` from the normalised `uri` before routing, so a key on
+        // it cannot be dodged with `/a/./b` or `%61`.
+        "request_uri" => match req.query() {
+            Some(q) => format!("{}?{}", text(req.path()), text(q)),
+            None => text(req.path()),
+        },
         "args" | "query_string" => text(req.query()?),
         "host" => text(req.head.host_name(req.buf)?),
         "consumer_name" => ctx.consumer.as_ref()?.username.to_string(),
@@ -122,6 +127,22 @@ mod tests {
         assert_eq!(v("consumer_name"), None);
         assert_eq!(v("http_missing"), None);
         assert_eq!(v("service_id"), None);
+    }
+
+    #[test]
+    fn uri_and_request_uri_are_normalised() {
+        let raw = Raw::get("/p/./q//../r%20s?page=%2e&x", &[]);
+        let req = raw.req();
+        let ctx = Ctx::default();
+        let v = |n: &str| var(n, &req, &ctx, &FACTS);
+        assert_eq!(v("uri").as_deref(), Some("/p/r s"));
+        assert_eq!(v("request_uri").as_deref(), Some("/p/r s?page=%2e&x"));
+        assert_eq!(v("args").as_deref(), Some("page=%2e&x"));
+        let raw = Raw::get("/a", &[]);
+        assert_eq!(
+            var("request_uri", &raw.req(), &ctx, &FACTS).as_deref(),
+            Some("/a")
+        );
     }
 
     #[test]

@@ -75,9 +75,11 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
 ) -> Next {
     let cfg = &w.shared.config;
     let snap = w.snapshot();
+    // Route on the normalised path (nginx's `$uri`), never the raw one: `/pub/../admin` is
+    // `/admin` to any backend that resolves dot segments.
     let found = snap.router.find(
         head.host_name(&bufs.rbuf),
-        head.path(&bufs.rbuf),
+        head.uri(&bufs.rbuf),
         &head.method,
     );
     let Some(route) = found.and_then(|i| snap.routes.get(i)) else {
@@ -371,8 +373,20 @@ fn build_head(
     }
 }
 
-/// The request target in origin form (`/path?query`), whatever form the client used.
+/// The request target in origin form (`/path?query`), whatever form the client used: the
+/// normalised path the request was routed on, re-encoded, and the query as the client sent it.
 fn origin_form<'a>(head: &RequestHead, rb: &'a [u8]) -> Cow<'a, [u8]> {
+    if let Some(uri) = &head.normalized {
+        let path = crate::http::path::encode(uri);
+        let mut out = Vec::with_capacity(path.len() + head.query(rb).map_or(0, |q| q.len() + 1));
+        out.extend_from_slice(&path);
+        if let Some(q) = head.query(rb) {
+            out.push(b'?');
+            out.extend_from_slice(q);
+        }
+        return Cow::Owned(out);
+    }
+    // The path as written is already normal, and its own encoding.
     let raw = &rb[head.target.0 as usize..head.target.1 as usize];
     if raw.first() == Some(&b'/') {
         return Cow::Borrowed(raw);

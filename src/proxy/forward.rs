@@ -6,8 +6,9 @@
 //! and `Expect` (the gateway answers `100-continue` itself); get `Host` per `pass_host`,
 //! `X-Forwarded-For` ending with the client address, and `X-Real-IP`, `X-Forwarded-Proto`,
 //! `X-Forwarded-Host`, `X-Forwarded-Port` set by the gateway (a client's own `X-Forwarded-*`
-//! values pass only from a trusted address); and carry the body framing the proxy chose. Responses lose the same
-//! hop-by-hop headers and `Server`, which the gateway sets.
+//! values, and its RFC 7239 `Forwarded`, pass only from a trusted address); and carry the body
+//! framing the proxy chose. Responses lose the same hop-by-hop headers and `Server`, which the
+//! gateway sets.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ pub struct ClientInfo {
     pub local_port: u16,
     /// `http` or `https`.
     pub scheme: &'static str,
-    /// Whether the client's own `X-Forwarded-*` headers are trusted.
+    /// Whether the client's own `X-Forwarded-*` and `Forwarded` headers are trusted.
     pub trusted: bool,
 }
 
@@ -103,6 +104,10 @@ pub fn request_head(
             || is(name, b"expect")
             || is(name, b"x-real-ip")
             || is(name, b"x-forwarded-for")
+            // `Forwarded` (RFC 7239) says the same things as `X-Forwarded-*`; an untrusted client
+            // could claim any `for=` or `proto=` in it, so it goes like theirs (recent APISIX
+            // clears it too). The gateway does not write one of its own.
+            || (is(name, b"forwarded") && !client.trusted)
             || named(buf, &head.connection_tokens, name)
             || edits.drops(name)
         {

@@ -72,6 +72,45 @@ fn assert_invariants(buf: &[u8], head: &RequestHead) {
         inside(h.value);
     }
     assert_ne!(head.body, BodyFraming::UntilClose);
+    if head.path(buf).first() == Some(&b'/') {
+        assert_eq!(head.uri(buf).first(), Some(&b'/'));
+    }
+}
+
+#[test]
+fn the_routed_path_is_normalised() {
+    let get = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").into_bytes();
+    let buf = get("/a/b?x=../y");
+    let head = ok(&buf);
+    assert_eq!(head.normalized, None, "a normal path is not copied");
+    assert_eq!(head.uri(&buf), b"/a/b");
+    for (target, uri, query) in [
+        ("/pub/../admin?q=%2e%2e", "/admin", Some("q=%2e%2e")),
+        ("/pub/%2e%2e/admin", "/admin", None),
+        ("//pub//x/./y/", "/pub/x/y/", None),
+        ("/x%20y?", "/x y", Some("")),
+        ("http://h/a/../b?c", "/b", Some("c")),
+        ("http://h", "/", None),
+    ] {
+        let buf = get(target);
+        let head = ok(&buf);
+        assert_eq!(head.uri(&buf), uri.as_bytes(), "{target}");
+        assert_eq!(head.query(&buf), query.map(str::as_bytes), "{target}");
+    }
+    let buf = b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_eq!(ok(buf).uri(buf), b"*");
+    for target in [
+        "/..",
+        "/a/../../b",
+        "/a%2fb",
+        "/a\\b",
+        "/a%00",
+        "/a%g0",
+        "http://h/../x",
+    ] {
+        assert!(matches!(err(&get(target)), HeadError::Path(_)), "{target}");
+    }
+    assert_eq!(err(&get("/..")).status(), 400);
 }
 
 fn assert_prefixes_agree(buf: &[u8]) {

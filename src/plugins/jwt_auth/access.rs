@@ -118,7 +118,7 @@ fn hide(conf: &RouteConf, req: &Request<'_>, src: &Source, edits: &mut Edits) {
         Source::Header => edits.clear(&conf.header),
         Source::Query => {
             let q = source::query_without(req.query().unwrap_or_default(), &conf.query);
-            let mut target = req.path().to_vec();
+            let mut target = crate::http::path::encode(req.path()).into_owned();
             if !q.is_empty() {
                 target.push(b'?');
                 target.extend_from_slice(&q);

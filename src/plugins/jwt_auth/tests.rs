@@ -300,6 +300,14 @@ fn hide_credentials_strips_only_the_source_read() {
         Some(&b"/p?foo=bar&hello=world"[..])
     );
 
+    // The rewritten target carries the normalised path the route matched, encoded again.
+    let o = check(
+        json!({"hide_credentials": true}),
+        &Raw::get(&format!("/p/..//q%20r/./s?jwt={t}&a=%2e"), &[]),
+    );
+    assert!(o.result.is_ok());
+    assert_eq!(o.edits.target.as_deref(), Some(&b"/q%20r/s?a=%2e"[..]));
+
     let o = check(
         json!({"hide_credentials": true}),
         &Raw::get("/", &[&format!("Cookie: a=1; jwt={t}; b=%2F")]),
