@@ -12,7 +12,8 @@
 #
 # JWT=1 adds two Portcullis scenarios in the same rounds: a jwt-auth route with an HS256
 # credential and one with an RS256 credential (served from the per-core verified-token cache
-# after the first request on each worker), and prints HS256 / no-plugin and RS256 / HS256.
+# after the first request on each worker), and a third with HS256 plus a consumer limit-count
+# quota too large to reject; it prints HS256 / no-plugin, RS256 / HS256 and limit-count / HS256.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -118,7 +119,15 @@ if [ "$JWT" = 1 ]; then
     uri: /jwt-rs/*
     plugins: { jwt-auth: {} }
     upstream: { type: roundrobin, nodes: { "127.0.0.1:$UP_PORT": 1 } }
+  - id: jwt-lc
+    uri: /jwt-lc/*
+    plugins: { jwt-auth: {} }
+    upstream: { type: roundrobin, nodes: { "127.0.0.1:$UP_PORT": 1 } }
 consumers:
+  - username: lc
+    plugins:
+      jwt-auth: { key: lc-key, secret: bench-hs256-secret-that-is-long-enough }
+      limit-count: { count: 1000000000, time_window: 3600, key: consumer_name }
   - username: hs
     plugins: { jwt-auth: { key: hs-key, secret: bench-hs256-secret-that-is-long-enough } }
   - username: rs
@@ -131,6 +140,7 @@ $(sed 's/^/          /' "$work/pc/rsa.pub.pem")
 CONF
   HS_TOKEN=$("$PC" token sign --secret bench-hs256-secret-that-is-long-enough --claim key=hs-key --expires-in 86400)
   RS_TOKEN=$("$PC" token sign --alg RS256 --private-key "$work/pc/rsa.pem" --claim key=rs-key --expires-in 86400)
+  LC_TOKEN=$("$PC" token sign --secret bench-hs256-secret-that-is-long-enough --claim key=lc-key --expires-in 86400)
 fi
 "$PC" -c "$work/pc/config.yaml" & pids+=($!)
 
@@ -159,9 +169,9 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 echo "machine: $(nproc) cores, $(uname -r); wrk -t$THREADS -c$CONNS -d${DURATION}s; $WORKERS workers each; $ROUNDS rounds"
 wrk -t1 -c4 -d1s "http://127.0.0.1:$NGX_PORT$PATH_UNDER_TEST" >/dev/null   # warm-up
 wrk -t1 -c4 -d1s "http://127.0.0.1:$PC_PORT$PATH_UNDER_TEST" >/dev/null
-: > "$work/ngx.txt"; : > "$work/pc.txt"; : > "$work/hs.txt"; : > "$work/rs.txt"
+: > "$work/ngx.txt"; : > "$work/pc.txt"; : > "$work/hs.txt"; : > "$work/rs.txt"; : > "$work/lc.txt"
 if [ "$JWT" = 1 ]; then
-  for h in "$HS_TOKEN:/jwt-hs/x" "$RS_TOKEN:/jwt-rs/x"; do
+  for h in "$HS_TOKEN:/jwt-hs/x" "$RS_TOKEN:/jwt-rs/x" "$LC_TOKEN:/jwt-lc/x"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: ${h%%:*}" "http://127.0.0.1:$PC_PORT${h#*:}")
     [ "$code" = 200 ] || { echo "load.sh: ${h#*:} answered $code with its token" >&2; exit 1; }
   done
@@ -172,6 +182,7 @@ for r in $(seq "$ROUNDS"); do
   if [ "$JWT" = 1 ]; then
     h=$(run_wrk "$PC_PORT" /jwt-hs/x "Authorization: $HS_TOKEN"); echo "round $r pc jwt HS256 $h"; echo "$h" >> "$work/hs.txt"
     s=$(run_wrk "$PC_PORT" /jwt-rs/x "Authorization: $RS_TOKEN"); echo "round $r pc jwt RS256 $s"; echo "$s" >> "$work/rs.txt"
+    l=$(run_wrk "$PC_PORT" /jwt-lc/x "Authorization: $LC_TOKEN"); echo "round $r pc jwt+limit $l"; echo "$l" >> "$work/lc.txt"
   fi
 done
 
@@ -187,9 +198,12 @@ if [ "$JWT" = 1 ]; then
   sr=$(col 1 "$work/rs.txt"); s50=$(col 2 "$work/rs.txt"); s99=$(col 3 "$work/rs.txt")
   printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, jwt-auth HS256" "$hr" "$h50" "$h99"
   printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, jwt-auth RS256" "$sr" "$s50" "$s99"
+  lr=$(col 1 "$work/lc.txt"); l50=$(col 2 "$work/lc.txt"); l99=$(col 3 "$work/lc.txt")
+  printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, HS256+limit-count" "$lr" "$l50" "$l99"
 fi
 awk -v a="$pr" -v b="$nr" -v c="$p99" -v d="$n99" 'BEGIN {printf "ratio portcullis/nginx: %.2fx requests/s, p99 %.2fx\n", a/b, c/d}'
 if [ "$JWT" = 1 ]; then
   awk -v a="$hr" -v b="$pr" 'BEGIN {printf "ratio jwt-auth HS256 / no plugin: %.2fx requests/s\n", a/b}'
   awk -v a="$sr" -v b="$hr" 'BEGIN {printf "ratio jwt-auth RS256 (cached) / HS256: %.2fx requests/s\n", a/b}'
+  awk -v a="$lr" -v b="$hr" 'BEGIN {printf "ratio HS256 + limit-count / HS256: %.2fx requests/s\n", a/b}'
 fi
