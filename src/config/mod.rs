@@ -20,6 +20,7 @@ mod cidr;
 mod compat;
 mod listen;
 mod raw;
+mod state_file;
 mod validate;
 
 #[cfg(test)]
