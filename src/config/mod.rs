@@ -78,8 +78,8 @@ pub struct NodeConfig {
     /// `io_driver`: the I/O driver the workers run on.
     /// Defaults to `auto`.
     pub io_driver: IoDriver,
-    /// `data_dir`: where the node keeps its state (e.g. the generated `admin_key`), resolved against
-    /// the config file's directory. Defaults to `data`.
+    /// `data_dir`: where the node keeps its state (the store, the generated `admin_key` and
+    /// `keyring`), resolved against the config file's directory. Defaults to `data`.
     pub data_dir: PathBuf,
     /// `standalone`: an APISIX-style declarative file (routes, services, upstreams, consumers),
     /// resolved against the config file's directory. Defaults to none.
