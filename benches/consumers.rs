@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis::admin::api::{handle, ApiRequest};
-use portcullis::admin::Control;
+use portcullis::admin::{AtRest, Control};
 use portcullis::config::NodeConfig;
 use portcullis::plugins::Registry;
 use portcullis::proxy::Shared;
 use portcullis::snapshot::Snapshot;
-use portcullis::store::{EmbeddedStore, Op, Store};
+use portcullis::store::{EmbeddedStore, Keyring, Op, Store};
 use serde_json::json;
 
 struct Figures {
@@ -64,7 +64,11 @@ fn run(n: usize, dir: &Path) -> Figures {
     let shared = Arc::new(Shared::new(cfg, Snapshot::empty()));
     let started = Instant::now();
     let store = EmbeddedStore::open(dir).unwrap();
-    let mut ctl = Control::open(Box::new(store), shared.clone(), Box::new(Registry)).unwrap();
+    // Secrets are encrypted at rest, as with the gateway's default config.
+    let keyring = Keyring::new(&[[7u8; 32]]).unwrap();
+    let at_rest = AtRest::new(keyring, true).unwrap();
+    let mut ctl =
+        Control::open(Box::new(store), shared.clone(), Box::new(Registry), at_rest).unwrap();
     let open = started.elapsed();
     assert_eq!(
         shared

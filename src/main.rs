@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use portcullis::admin::Control;
+use portcullis::admin::{AtRest, Control};
 use portcullis::config::NodeConfig;
 use portcullis::jwt::{Alg, SignKey};
 use portcullis::model::load_standalone_file;
@@ -179,8 +179,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         );
         None
     } else {
+        let at_rest = at_rest(cfg)?;
         let store = EmbeddedStore::open(&cfg.data_dir)?;
-        let control = Control::open(Box::new(store), shared.clone(), Box::new(Registry))
+        let control = Control::open(Box::new(store), shared.clone(), Box::new(Registry), at_rest)
             .map_err(|e| anyhow::anyhow!("{}: {e}", cfg.data_dir.display()))?;
         if cfg.admin.enabled {
             let addr =
@@ -221,8 +222,9 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let at_rest = at_rest(&config)?;
     let store = EmbeddedStore::open(&config.data_dir)?;
-    match portcullis::kong::import::into_store(Box::new(store), &doc) {
+    match portcullis::kong::import::into_store(Box::new(store), &doc, at_rest) {
         Ok(report) => {
             for s in &report.skipped {
                 println!("not imported: {s}");
@@ -241,6 +243,16 @@ fn import(args: ImportArgs) -> anyhow::Result<()> {
             errors.join("\n  ")
         ),
     }
+}
+
+/// How the store's secret fields are sealed: `data_encryption`, with the keyring loaded (or
+/// generated) from `data_dir`.
+fn at_rest(config: &NodeConfig) -> anyhow::Result<AtRest> {
+    let keyring = config
+        .keyring()
+        .context("cannot set up the store encryption keyring")?;
+    AtRest::new(keyring, config.data_encryption.enable_encrypt_fields)
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 fn unix_now() -> i64 {

@@ -12,6 +12,8 @@
 //!   replaced (key uniqueness checked first), so the cost does not grow with the number of
 //!   consumers;
 //! - secret managers: stored.
+//!
+//! Secret fields are encrypted in the stored bytes only ([`AtRest`]); the mirror holds plaintext.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use crate::secrets::{Resolver, Vault};
 use crate::snapshot::{compile, Snapshot};
 use crate::store::{Op, Store, StoreError};
 
+use super::at_rest::{envelope, AtRest, ENCRYPTED};
 use super::kind::Kind;
 
 /// One stored object with its etcd-style indices.
@@ -41,24 +44,40 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn to_stored(&self) -> Vec<u8> {
-        json!({"value": self.value, "createdIndex": self.created, "modifiedIndex": self.modified})
+    /// The bytes stored at `key`, with the secret fields sealed, and the value as stored.
+    fn to_stored(&self, key: &str, at_rest: &AtRest) -> Result<(Vec<u8>, Value), String> {
+        let (value, encrypted) = at_rest.seal(key, &self.value)?;
+        let bytes = envelope(value.clone(), self.created, self.modified, encrypted)
             .to_string()
-            .into_bytes()
+            .into_bytes();
+        Ok((bytes, value))
     }
 
-    fn from_stored(key: &str, bytes: &[u8]) -> Result<Entry, String> {
-        let v: Value =
+    /// The entry stored at `key`, its sealed fields opened, and whether it holds secret fields
+    /// in plaintext that its next write will seal (stored before encryption was enabled).
+    fn from_stored(key: &str, bytes: &[u8], at_rest: &AtRest) -> Result<(Entry, bool), String> {
+        let mut v: Value =
             serde_json::from_slice(bytes).map_err(|e| format!("{key}: not JSON: {e}"))?;
         let idx = |f: &str| v.get(f).and_then(Value::as_u64);
-        match (v.get("value"), idx("createdIndex"), idx("modifiedIndex")) {
-            (Some(value), Some(created), Some(modified)) => Ok(Entry {
-                value: value.clone(),
-                created,
-                modified,
-            }),
-            _ => Err(format!("{key}: not a stored object")),
-        }
+        let (Some(created), Some(modified)) = (idx("createdIndex"), idx("modifiedIndex")) else {
+            return Err(format!("{key}: not a stored object"));
+        };
+        let encrypted: Vec<String> = match v.get(ENCRYPTED) {
+            None => Vec::new(),
+            Some(list) => serde_json::from_value(list.clone())
+                .map_err(|_| format!("{key}: `{ENCRYPTED}` is not a list of field pointers"))?,
+        };
+        let Some(mut value) = v.get_mut("value").map(Value::take) else {
+            return Err(format!("{key}: not a stored object"));
+        };
+        at_rest.open(key, &mut value, &encrypted)?;
+        let plaintext_secrets = encrypted.is_empty() && at_rest.would_seal(key, &value);
+        let entry = Entry {
+            value,
+            created,
+            modified,
+        };
+        Ok((entry, plaintext_secrets))
     }
 }
 
@@ -114,6 +133,8 @@ pub struct Control {
     store: Box<dyn Store>,
     shared: Arc<Shared>,
     plugins: Box<dyn PluginCheck + Send>,
+    /// How secret fields are sealed in the store.
+    at_rest: AtRest,
     objects: BTreeMap<String, Entry>,
     index: Arc<ConsumerIndex>,
     /// The index keys each consumer owns, so a change replaces exactly those.
@@ -125,24 +146,36 @@ pub struct Control {
 }
 
 impl Control {
-    /// Loads every object from `store`, checks the whole set, compiles it and publishes it to
-    /// `shared`. A stored object that no longer validates is an error naming its key: the
-    /// gateway refuses to start rather than serve a configuration with a piece missing.
+    /// Loads every object from `store` (opening its encrypted fields with `at_rest`), checks
+    /// the whole set, compiles it and publishes it to `shared`. A stored object that no longer
+    /// validates, or whose encrypted fields no keyring key opens, is an error naming its key:
+    /// the gateway refuses to start rather than serve a configuration with a piece missing.
     pub fn open(
         store: Box<dyn Store>,
         shared: Arc<Shared>,
         plugins: Box<dyn PluginCheck + Send>,
+        at_rest: AtRest,
     ) -> Result<Control, String> {
         let mut objects = BTreeMap::new();
+        let mut plaintext = 0;
         for (key, bytes) in store.list("/apisix/").map_err(|e| e.to_string())? {
-            let entry = Entry::from_stored(&key, &bytes)?;
+            let (entry, plaintext_secrets) = Entry::from_stored(&key, &bytes, &at_rest)?;
+            plaintext += usize::from(plaintext_secrets);
             objects.insert(key, entry);
+        }
+        if plaintext > 0 {
+            tracing::info!(
+                objects = plaintext,
+                "stored objects hold secret fields in plaintext (written before data encryption \
+                 was enabled); each is encrypted at its next write"
+            );
         }
         let index = Arc::new(ConsumerIndex::new());
         let mut ctl = Control {
             store,
             shared,
             plugins,
+            at_rest,
             objects,
             index,
             owned: HashMap::new(),
@@ -199,7 +232,8 @@ impl Control {
     }
 
     /// Stores `value` at `key` (creating or replacing), keeping `create_time` of a replaced
-    /// object. Returns the stored value and whether it was created.
+    /// object. Returns the value as stored (secret fields encrypted, which is what APISIX's
+    /// Admin API answers a write with) and whether it was created.
     pub fn put(&mut self, key: &str, mut value: Value) -> Result<(Value, bool), ControlError> {
         let now = unix_now();
         let prev = self.objects.get(key).cloned();
@@ -218,13 +252,16 @@ impl Control {
             created: prev.as_ref().map_or(rev, |p| p.created),
             modified: rev,
         };
+        let (bytes, stored) = entry.to_stored(key, &self.at_rest).map_err(|e| {
+            ControlError::Store(StoreError::Io(format!("cannot store the object: {e}")))
+        })?;
         let op = Op::Put {
             key: key.to_string(),
-            value: entry.to_stored(),
+            value: bytes,
         };
         self.objects.insert(key.to_string(), entry);
         self.commit(key, prev, op)?;
-        Ok((value, created))
+        Ok((stored, created))
     }
 
     /// Deletes the object at `key`; `false` when there was none.

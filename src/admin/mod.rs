@@ -25,12 +25,16 @@
 //! - [`api`]: dispatch and envelopes.
 //! - [`kind`]: kinds, keys and per-object validation.
 //! - [`control`]: store, mirror, whole-configuration checks and publication.
+//! - [`at_rest`]: secret fields encrypted in the store (a PUT answers with the stored,
+//!   encrypted value, a GET with the plaintext, as in APISIX).
 
 pub mod api;
-pub mod auth;
+pub mod at_rest;
+mod auth;
 pub mod control;
 pub mod kind;
 pub mod server;
 
+pub use at_rest::AtRest;
 pub use control::Control;
 pub use server::start;

@@ -1,20 +1,12 @@
 //! [`NodeConfig::ensure_admin_key`]: when the config file names no Admin API key, use the one in
-//! `<data_dir>/admin_key`, generating it on first start.
-//!
-//! The file is published atomically and without clobbering: the key is written to a temporary
-//! file (mode 0600) and fsynced, then hard-linked to `admin_key`. A crash never leaves a partial
-//! key behind, and of two nodes starting at once on the same `data_dir` the second finds the
-//! first one's key instead of replacing it (a plain rename would silently invalidate the key the
-//! first one printed).
+//! `<data_dir>/admin_key`, generating it on first start (published as [`super::state_file`]
+//! describes, so a key another node already printed is never replaced).
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use ring::rand::{SecureRandom, SystemRandom};
-
+use super::state_file::{create_dir, publish, random_hex, with_path};
 use super::{AdminKey, AdminRole, NodeConfig, GENERATED_KEY_NAME};
 
 /// The key file's name inside `data_dir`.
@@ -44,18 +36,14 @@ impl NodeConfig {
 
 /// The key in `dir`, and whether this call generated it.
 fn load_or_generate(dir: &Path) -> io::Result<(String, bool)> {
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| with_path(e, dir, "cannot create the data directory"))?;
+    create_dir(dir)?;
     let path = dir.join(ADMIN_KEY_FILE);
     match read_key(&path) {
         Ok(key) => return Ok((key, false)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let key = generate()?;
+    let key = random_hex(32)?;
     match publish(dir, &path, &key) {
         Ok(()) => Ok((key, true)),
         // Another node on the same data_dir published its key first: use that one.
@@ -87,45 +75,6 @@ fn read_key(path: &Path) -> io::Result<String> {
         ));
     }
     Ok(key.to_owned())
-}
-
-/// 32 random bytes as 64 lowercase hex characters.
-fn generate() -> io::Result<String> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| io::Error::other("the system random number generator failed"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Writes `key` to a fresh temporary file in `dir`, fsyncs it, links it to `path` (failing with
-/// `AlreadyExists` if `path` appeared meanwhile) and fsyncs `dir`.
-fn publish(dir: &Path, path: &Path, key: &str) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        ".{ADMIN_KEY_FILE}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let linked = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut file| {
-            file.write_all(key.as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::hard_link(&tmp, path));
-    // The temporary name is never needed again, whether or not the link was made.
-    let _ = fs::remove_file(&tmp);
-    linked?;
-    File::open(dir)?.sync_all()
-}
-
-fn with_path(e: io::Error, path: &Path, what: &str) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -215,21 +164,6 @@ mod tests {
             assert!(err.to_string().contains(&*file.to_string_lossy()), "{err}");
             assert_eq!(fs::read_to_string(&file).unwrap(), content, "not replaced");
         }
-    }
-
-    #[test]
-    fn a_key_published_meanwhile_wins() {
-        let dir = TempDir::new("race");
-        let key_file = dir.path().join(ADMIN_KEY_FILE);
-        fs::write(&key_file, "first\n").unwrap();
-        let err = publish(dir.path(), &key_file, "second").unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(fs::read_to_string(&key_file).unwrap(), "first\n");
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            1,
-            "temporary file removed"
-        );
     }
 
     #[test]

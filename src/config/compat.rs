@@ -8,7 +8,8 @@ use serde_norway::Value;
 
 /// The top-level keys, for messages that point APISIX users at them.
 const TOP_LEVEL: &str = "node_listen, ssl_listen, workers, cpu_pinning, io_driver, data_dir, \
-                         standalone, trusted_addresses, server_header, log_level, jwt_cache_size, timeouts and limits";
+                         standalone, trusted_addresses, server_header, log_level, jwt_cache_size, timeouts, limits and \
+                         data_encryption";
 
 /// The message for an unknown key at `path` (dotted, without list indices) if APISIX has a key
 /// there, or `None` for a plain unknown field.
@@ -65,6 +66,10 @@ const MOVED: &[(&str, &str)] = &[
     ("apisix.allow_admin", "`deployment.admin.allow_admin`"),
     ("apisix.admin_key", "`deployment.admin.admin_key`"),
     ("apisix.port_admin", "`deployment.admin.admin_listen`"),
+    (
+        "apisix.data_encryption",
+        "`data_encryption` (same keys; AES-GCM, so values APISIX encrypted do not carry over)",
+    ),
     ("nginx_config.worker_processes", "`workers` (`auto` is `0`)"),
     ("nginx_config.error_log_level", "`log_level`"),
     (

@@ -11,6 +11,9 @@
 //! - [`Cidr`]: the address ranges of `trusted_addresses` and `deployment.admin.allow_admin`.
 //! - [`NodeConfig::ensure_admin_key`]: loads or generates `<data_dir>/admin_key` when the file
 //!   names no Admin API key.
+//! - [`NodeConfig::keyring`]: the keys of `data_encryption`, with `<data_dir>/keyring` loaded or
+//!   generated when the file names none.
+//! - `state_file`: how those generated files are written (atomically, mode 0600, never replaced).
 //!
 //! The file is APISIX-shaped where APISIX users will look for a setting (`node_listen`,
 //! `deployment.admin.*`), and flat elsewhere.
@@ -18,8 +21,10 @@
 mod admin_key;
 mod cidr;
 mod compat;
+mod keyring;
 mod listen;
 mod raw;
+mod state_file;
 mod validate;
 
 #[cfg(test)]
@@ -35,6 +40,7 @@ use serde::Deserialize;
 
 pub use admin_key::ADMIN_KEY_FILE;
 pub use cidr::Cidr;
+pub use keyring::KEYRING_FILE;
 
 /// The proxy listen address used when `node_listen` is not set.
 pub const DEFAULT_NODE_LISTEN: SocketAddr =
@@ -72,8 +78,8 @@ pub struct NodeConfig {
     /// `io_driver`: the I/O driver the workers run on.
     /// Defaults to `auto`.
     pub io_driver: IoDriver,
-    /// `data_dir`: where the node keeps its state (e.g. the generated `admin_key`), resolved against
-    /// the config file's directory. Defaults to `data`.
+    /// `data_dir`: where the node keeps its state (the store, the generated `admin_key` and
+    /// `keyring`), resolved against the config file's directory. Defaults to `data`.
     pub data_dir: PathBuf,
     /// `standalone`: an APISIX-style declarative file (routes, services, upstreams, consumers),
     /// resolved against the config file's directory. Defaults to none.
@@ -96,6 +102,9 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// `deployment.admin`: the Admin API. Defaults to [`AdminConfig::default`].
     pub admin: AdminConfig,
+    /// `data_encryption`: encryption of secret fields in the store.
+    /// Defaults to [`DataEncryption::default`].
+    pub data_encryption: DataEncryption,
 }
 
 /// Which I/O driver the workers run on.
@@ -223,6 +232,38 @@ impl fmt::Debug for AdminKey {
             .field("key", &"<redacted>")
             .field("role", &self.role)
             .finish()
+    }
+}
+
+/// Encryption of secret plugin fields before they are stored, from the `data_encryption` section
+/// (APISIX's `apisix.data_encryption`). See [`crate::store::Keyring`].
+#[derive(Debug, Clone)]
+pub struct DataEncryption {
+    /// `enable_encrypt_fields`: encrypt the secret fields of objects written from now on. Stored
+    /// encrypted values are decrypted either way. Defaults to `true`.
+    pub enable_encrypt_fields: bool,
+    /// `keyring`: AES keys, each 16 bytes (AES-128-GCM) or 32 bytes (AES-256-GCM) of text; the
+    /// first encrypts, any decrypts. Defaults to none: [`NodeConfig::keyring`] then uses a random
+    /// key generated into `<data_dir>/keyring`.
+    pub keyring: Vec<KeyringKey>,
+}
+
+impl Default for DataEncryption {
+    fn default() -> Self {
+        DataEncryption {
+            enable_encrypt_fields: true,
+            keyring: Vec::new(),
+        }
+    }
+}
+
+/// One keyring key's bytes. Its `Debug` output hides them, so a logged config never leaks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyringKey(pub Vec<u8>);
+
+impl fmt::Debug for KeyringKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyringKey(<{} bytes redacted>)", self.0.len())
     }
 }
 

@@ -73,6 +73,8 @@ pub(super) struct RawNodeConfig {
     pub limits: Field<RawLimits>,
     /// APISIX's deployment section: role and Admin API. Defaults to a traditional deployment.
     pub deployment: Field<RawDeployment>,
+    /// Encryption of secret fields in the store. Defaults to on, with a generated key.
+    pub data_encryption: Field<RawDataEncryption>,
     #[serde(flatten)]
     pub unknown: Mapping,
 }
@@ -93,6 +95,7 @@ impl RawNodeConfig {
         "timeouts",
         "limits",
         "deployment",
+        "data_encryption",
     ];
 
     /// Parses the file's text. Only a YAML syntax error or a top level that is not a mapping fails
@@ -275,6 +278,49 @@ pub(super) struct RawAdminKey {
 
 impl RawAdminKey {
     pub const FIELDS: &'static [&'static str] = &["name", "key", "role"];
+}
+
+/// The `data_encryption` section, as in APISIX's `apisix.data_encryption`.
+#[derive(Default, Deserialize)]
+#[serde(
+    default,
+    expecting = "a mapping with `enable_encrypt_fields` and `keyring`"
+)]
+pub(super) struct RawDataEncryption {
+    /// Defaults to `true`.
+    pub enable_encrypt_fields: Field<bool>,
+    /// Defaults to none (a key is generated into `data_dir`).
+    pub keyring: Field<RawKeyring>,
+    #[serde(flatten)]
+    pub unknown: Mapping,
+}
+
+impl RawDataEncryption {
+    pub const FIELDS: &'static [&'static str] = &["enable_encrypt_fields", "keyring"];
+}
+
+/// The `keyring` list. Deserialized by hand so that a key written in the wrong place (say
+/// `keyring: <key>`) is reported without quoting it.
+pub(super) struct RawKeyring(pub Vec<Field<Secret>>);
+
+impl<'de> Deserialize<'de> for RawKeyring {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Value::Sequence(items) = Value::deserialize(deserializer)? else {
+            return Err(D::Error::custom("expected a list of keys"));
+        };
+        Ok(RawKeyring(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Null => Field::Missing,
+                    item => match Secret::deserialize(item) {
+                        Ok(key) => Field::Present(key),
+                        Err(e) => Field::Invalid(e.to_string()),
+                    },
+                })
+                .collect(),
+        ))
+    }
 }
 
 /// A secret string whose deserialization errors never show it.

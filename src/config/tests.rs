@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::listen::RawListenObject;
-use super::raw::{RawAdmin, RawAdminKey, RawDeployment, RawLimits, RawNodeConfig, RawTimeouts};
+use super::raw::{
+    RawAdmin, RawAdminKey, RawDataEncryption, RawDeployment, RawLimits, RawNodeConfig, RawTimeouts,
+};
 use super::*;
 
 const SHIPPED: &str = include_str!("../../config/config.yaml");
@@ -95,6 +97,8 @@ fn assert_defaults(c: &NodeConfig, base: &Path) {
     assert!(c.admin.keys.is_empty());
     let allow: Vec<String> = c.admin.allow.iter().map(Cidr::to_string).collect();
     assert_eq!(allow, ["127.0.0.0/8", "::1/128"]);
+    assert!(c.data_encryption.enable_encrypt_fields);
+    assert!(c.data_encryption.keyring.is_empty());
 }
 
 #[test]
@@ -145,10 +149,12 @@ fn the_shipped_files_commented_settings_are_valid_and_match_the_defaults() {
     };
     assert_eq!((key.name.as_str(), key.role), ("admin", AdminRole::Admin));
     assert_eq!(key.key, "edd1c9f034335f136f87ad84b625c8f1");
+    assert_eq!(c.data_encryption.keyring.len(), 2, "the rotation example");
     c.standalone = None;
     c.trusted_addresses.clear();
     c.server_header = DEFAULT_SERVER_HEADER.to_owned();
     c.admin.keys.clear();
+    c.data_encryption.keyring.clear();
     assert_defaults(&c, Path::new("/etc/portcullis"));
 }
 
@@ -193,6 +199,11 @@ deployment:
       - name: default-role
         key: k-3
     allow_admin: []
+data_encryption:
+  enable_encrypt_fields: false
+  keyring:
+    - "0123456789abcdef0123456789abcdef"
+    - edcba9876543210f
 "#,
     );
     assert_eq!(c.node_listen, [addr("127.0.0.1:8080"), addr("[::1]:8080")]);
@@ -248,6 +259,14 @@ deployment:
     assert!(
         c.admin.allow.is_empty(),
         "an explicit [] allows every client"
+    );
+    assert!(!c.data_encryption.enable_encrypt_fields);
+    assert_eq!(
+        c.data_encryption.keyring,
+        [
+            KeyringKey(b"0123456789abcdef0123456789abcdef".to_vec()),
+            KeyringKey(b"edcba9876543210f".to_vec()),
+        ]
     );
 }
 
@@ -502,6 +521,33 @@ fn each_setting_reports_its_own_path() {
             "deployment: {admin: {admin_key: [{name: a, key: k1}, {name: b, key: k1}]}}",
             "deployment.admin.admin_key[1].key: the same key as admin_key[0]",
         ),
+        (
+            "data_encryption: {enable_encrypt_fields: yes please}",
+            "data_encryption.enable_encrypt_fields: ",
+        ),
+        (
+            "data_encryption: {keyring: [abcdefgh12345678, 0123456789abcdef0]}",
+            "data_encryption.keyring[1]: must be 16 or 32 bytes of text (an AES-128 or AES-256 \
+             key), not 17",
+        ),
+        (
+            "data_encryption: {keyring: [abcdefgh12345678, ~]}",
+            "data_encryption.keyring[1]: expected a key, not null",
+        ),
+        (
+            "data_encryption: {keyring: [abcdefgh12345678, abcdefgh12345678]}",
+            "data_encryption.keyring[1]: the same key as keyring[0]",
+        ),
+        (
+            "data_encryption: {keyring: [qeddd145sfvddff3]}",
+            "data_encryption.keyring[0]: is the key APISIX publishes in its default config",
+        ),
+        (
+            "data_encryption: {key_ring: []}",
+            "data_encryption.key_ring: unknown field, expected one of `enable_encrypt_fields`, \
+             `keyring`",
+        ),
+        ("data_encryption: true", "data_encryption: "),
     ];
     for (yaml, expected) in cases {
         assert_error(yaml, expected);
@@ -518,9 +564,17 @@ fn key_errors_never_quote_the_key() {
         "deployment: {admin: {admin_key: [{name: a, key: [s3cr3t]}]}}",
         "deployment: {admin: {admin_key: [{name: a, key: 's3 cr3t'}]}}",
         "deployment: {admin: {admin_key: [{name: a, key: s3cr3t}, {name: b, key: s3cr3t}]}}",
+        "data_encryption: {keyring: s3cr3t}",
+        "data_encryption: {keyring: [s3cr3t]}",
+        "data_encryption: {keyring: [1234567890123]}",
+        "data_encryption: {keyring: [[s3cr3t]]}",
+        "data_encryption: {keyring: [{s3cr3t: 1}]}",
     ] {
         let errors = errors(yaml).join("\n");
-        assert!(errors.contains("deployment.admin.admin_key"), "{errors}");
+        assert!(
+            errors.contains("deployment.admin.admin_key") || errors.contains("data_encryption"),
+            "{errors}"
+        );
         for secret in ["s3cr3t", "s3 cr3t", "1234567890123"] {
             assert!(!errors.contains(secret), "{yaml}: {errors}");
         }
@@ -583,7 +637,7 @@ fn unknown_keys_are_named_with_their_path() {
         [
             "1: unknown field, expected one of `node_listen`, `ssl_listen`, `workers`, `cpu_pinning`, \
              `io_driver`, `data_dir`, `standalone`, `trusted_addresses`, `server_header`, `log_level`, \
-             `jwt_cache_size`, `timeouts`, `limits`, `deployment`",
+             `jwt_cache_size`, `timeouts`, `limits`, `deployment`, `data_encryption`",
             "deployment.etcd_x: unknown field, expected one of `role`, `admin`",
             "deployment.admin.admin_listen.tls: unknown field, expected one of `ip`, `port`, `enable_http2`",
         ]
@@ -599,6 +653,8 @@ apisix:
   enable_ipv6: false
   ssl:
     listen: [{port: 9443}]
+  data_encryption:
+    keyring: [qeddd145sfvddff3]
 nginx_config:
   worker_processes: auto
   http:
@@ -618,6 +674,7 @@ plugins: [jwt-auth]
         "apisix: not supported: Portcullis reads node_listen, ssl_listen, workers,",
         "apisix.node_listen: move it to `node_listen`",
         "apisix.ssl.listen: move it to `ssl_listen`",
+        "apisix.data_encryption: move it to `data_encryption` (same keys; AES-GCM",
         "nginx_config: not supported: Portcullis does not run nginx; it reads node_listen,",
         "nginx_config.worker_processes: move it to `workers` (`auto` is `0`)",
         "nginx_config.http.keepalive_timeout: move it to `timeouts.keepalive_secs`",
@@ -702,6 +759,7 @@ fn field_lists_match_the_raw_structs() {
     all_known::<RawDeployment>(RawDeployment::FIELDS, |r| r.unknown.len());
     all_known::<RawAdmin>(RawAdmin::FIELDS, |r| r.unknown.len());
     all_known::<RawAdminKey>(RawAdminKey::FIELDS, |r| r.unknown.len());
+    all_known::<RawDataEncryption>(RawDataEncryption::FIELDS, |r| r.unknown.len());
     all_known::<RawListenObject>(RawListenObject::FIELDS, |r| r.unknown.len());
 }
 

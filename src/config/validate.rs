@@ -13,13 +13,13 @@ use serde_norway::Mapping;
 
 use super::listen::{duplicate_listeners, listen, listens};
 use super::raw::{
-    Field, RawAdmin, RawAdminKey, RawDeployment, RawLimits, RawNodeConfig, RawTimeouts, Seconds,
-    Secret,
+    Field, RawAdmin, RawAdminKey, RawDataEncryption, RawDeployment, RawKeyring, RawLimits,
+    RawNodeConfig, RawTimeouts, Seconds, Secret,
 };
 use super::{
-    compat, default_admin_allow, AdminConfig, AdminKey, AdminRole, Cidr, ConfigError, IoDriver,
-    Limits, NodeConfig, Timeouts, DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_NODE_LISTEN,
-    DEFAULT_SERVER_HEADER, DEFAULT_SSL_LISTEN,
+    compat, default_admin_allow, AdminConfig, AdminKey, AdminRole, Cidr, ConfigError,
+    DataEncryption, IoDriver, KeyringKey, Limits, NodeConfig, Timeouts, DEFAULT_ADMIN_LISTEN,
+    DEFAULT_DATA_DIR, DEFAULT_NODE_LISTEN, DEFAULT_SERVER_HEADER, DEFAULT_SSL_LISTEN,
 };
 
 /// The most workers a node may be configured with.
@@ -32,6 +32,8 @@ const HEADER_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=1024 * 1024;
 /// The bounds of `limits.max_headers`, which sizes a per-request header table.
 const HEADERS_RANGE: std::ops::RangeInclusive<usize> = 1..=1024;
 const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+/// The keyring key APISIX ships in its default config: published, so it protects nothing.
+const APISIX_DEFAULT_KEYRING_KEY: &str = "qeddd145sfvddff3";
 
 impl TryFrom<RawNodeConfig> for NodeConfig {
     type Error = ConfigError;
@@ -89,6 +91,9 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
         let admin = p
             .section("deployment", raw.deployment)
             .and_then(|d| deployment(&mut p, d));
+        let data_encryption = p
+            .section("data_encryption", raw.data_encryption)
+            .and_then(|d| data_encryption(&mut p, d));
 
         if let (Some(node), Some(ssl), Some(admin)) = (&node_listen, &ssl_listen, &admin) {
             duplicate_listeners(&mut p, node, ssl, admin);
@@ -109,6 +114,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             Some(timeouts),
             Some(limits),
             Some(admin),
+            Some(data_encryption),
         ) = (
             node_listen,
             ssl_listen,
@@ -124,6 +130,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             timeouts,
             limits,
             admin,
+            data_encryption,
         )
         else {
             debug_assert!(!p.0.is_empty(), "a check yielded None without a problem");
@@ -148,6 +155,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             timeouts,
             limits,
             admin,
+            data_encryption,
         })
     }
 }
@@ -470,6 +478,58 @@ fn admin_keys(p: &mut Problems, items: Vec<Field<RawAdminKey>>) -> Option<Vec<Ad
         if let (Some(name), Some(key), Some(role)) = (name, key, role) {
             keys.push(AdminKey { name, key, role });
         }
+    }
+    (keys.len() == count).then_some(keys)
+}
+
+fn data_encryption(p: &mut Problems, raw: RawDataEncryption) -> Option<DataEncryption> {
+    p.unknown("data_encryption", &raw.unknown, RawDataEncryption::FIELDS);
+    let enable_encrypt_fields = p.check(
+        "data_encryption.enable_encrypt_fields",
+        raw.enable_encrypt_fields,
+        true,
+        Ok,
+    );
+    let keyring = p
+        .check("data_encryption.keyring", raw.keyring, None, |k| {
+            Ok(Some(k))
+        })
+        .and_then(|k| keyring(p, k.map_or_else(Vec::new, |RawKeyring(k)| k)));
+    Some(DataEncryption {
+        enable_encrypt_fields: enable_encrypt_fields?,
+        keyring: keyring?,
+    })
+}
+
+/// The `keyring` entries: 16 or 32 bytes of text each (the AES-128 or AES-256 key itself, as in
+/// APISIX). No message quotes a key.
+fn keyring(p: &mut Problems, items: Vec<Field<Secret>>) -> Option<Vec<KeyringKey>> {
+    let count = items.len();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut keys = Vec::with_capacity(count);
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("data_encryption.keyring[{i}]");
+        let key = p.required(&path, item, "expected a key, not null", |Secret(key)| {
+            if key == APISIX_DEFAULT_KEYRING_KEY {
+                return Err(
+                    "is the key APISIX publishes in its default config, which protects \
+                     nothing; use a random one (e.g. `openssl rand -hex 8` gives 16 characters)"
+                        .to_owned(),
+                );
+            }
+            match key.len() {
+                16 | 32 => Ok(key),
+                n => Err(format!(
+                    "must be 16 or 32 bytes of text (an AES-128 or AES-256 key), not {n}"
+                )),
+            }
+        });
+        let Some(key) = key else { continue };
+        if let Some(first) = seen.insert(key.clone(), i) {
+            p.push(&path, format_args!("the same key as keyring[{first}]"));
+            continue;
+        }
+        keys.push(KeyringKey(key.into_bytes()));
     }
     (keys.len() == count).then_some(keys)
 }

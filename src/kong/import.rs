@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::admin::api::{handle, ApiRequest};
-use crate::admin::Control;
+use crate::admin::{AtRest, Control};
 use crate::config::NodeConfig;
 use crate::plugins::Registry;
 use crate::proxy::Shared;
@@ -62,8 +62,13 @@ fn apply(ctl: &mut Control, t: &Translation) -> Vec<String> {
     errors
 }
 
-/// Translates `doc` and writes it into `store`, all or nothing.
-pub fn into_store(store: Box<dyn Store>, doc: &Value) -> Result<Report, Vec<String>> {
+/// Translates `doc` and writes it into `store`, all or nothing; secret fields are sealed with
+/// `at_rest` as the gateway seals them.
+pub fn into_store(
+    store: Box<dyn Store>,
+    doc: &Value,
+    at_rest: AtRest,
+) -> Result<Report, Vec<String>> {
     let t = translate(doc);
     if !t.errors.is_empty() {
         return Err(t.errors);
@@ -76,14 +81,19 @@ pub fn into_store(store: Box<dyn Store>, doc: &Value) -> Result<Report, Vec<Stri
         .map(|(key, value)| Op::Put { key, value })
         .collect();
     copy.apply(&ops).map_err(|e| vec![e.to_string()])?;
-    let mut rehearsal =
-        Control::open(Box::new(copy), scratch_shared(), Box::new(Registry)).map_err(|e| vec![e])?;
+    let mut rehearsal = Control::open(
+        Box::new(copy),
+        scratch_shared(),
+        Box::new(Registry),
+        at_rest.clone(),
+    )
+    .map_err(|e| vec![e])?;
     let errors = apply(&mut rehearsal, &t);
     if !errors.is_empty() {
         return Err(errors);
     }
     let mut ctl =
-        Control::open(store, scratch_shared(), Box::new(Registry)).map_err(|e| vec![e])?;
+        Control::open(store, scratch_shared(), Box::new(Registry), at_rest).map_err(|e| vec![e])?;
     let errors = apply(&mut ctl, &t);
     if !errors.is_empty() {
         return Err(errors);
@@ -107,6 +117,7 @@ pub fn snapshot(doc: &Value) -> Result<Snapshot, Vec<String>> {
         Box::new(MemoryStore::new()),
         scratch_shared(),
         Box::new(Registry),
+        AtRest::plaintext(),
     )
     .map_err(|e| vec![e])?;
     let errors = apply(&mut ctl, &t);

@@ -73,6 +73,17 @@ impl Registry {
         matches!(name, jwt_auth::NAME | kong_jwt::NAME)
     }
 
+    /// The fields of plugin `name`'s configuration that are encrypted in the store (APISIX's
+    /// schema `encrypt_fields`); none for an unknown plugin.
+    pub fn encrypt_fields(name: &str) -> &'static [&'static str] {
+        match name {
+            jwt_auth::NAME => jwt_auth::ENCRYPT_FIELDS,
+            kong_jwt::NAME => kong_jwt::ENCRYPT_FIELDS,
+            limit_count::NAME => limit_count::ENCRYPT_FIELDS,
+            _ => &[],
+        }
+    }
+
     /// Fills in generated defaults of a consumer-side configuration before it is stored.
     pub fn fill_consumer_defaults(name: &str, conf: &mut Value) {
         if name == kong_jwt::NAME {
@@ -112,7 +123,7 @@ impl Registry {
                     "lifetime_grace_period": {"type": "integer", "minimum": 0, "default": 0}
                 },
                 "required": ["key"],
-                "encrypt_fields": ["secret"]
+                "encrypt_fields": jwt_auth::ENCRYPT_FIELDS
             }),
             (kong_jwt::NAME, false) => json!({
                 "type": "object",
@@ -137,7 +148,7 @@ impl Registry {
                     "rsa_public_key": {"type": "string", "minLength": 1},
                     "algorithm": {"type": "string", "default": "HS256", "enum": algs}
                 },
-                "encrypt_fields": ["secret"]
+                "encrypt_fields": kong_jwt::ENCRYPT_FIELDS
             }),
             (limit_count::NAME, _) => json!({
                 "type": "object",

@@ -7,11 +7,14 @@
 //!
 //! - [`EmbeddedStore`]: the default, a single redb file in `data_dir` (no server to run).
 //! - [`MemoryStore`]: for tests; nothing survives the process.
+//! - [`Keyring`]: the AES-GCM keys secret fields are encrypted with before they are stored.
 
 mod embedded;
+pub mod keyring;
 mod memory;
 
 pub use embedded::EmbeddedStore;
+pub use keyring::Keyring;
 pub use memory::MemoryStore;
 
 /// One change in a batch.

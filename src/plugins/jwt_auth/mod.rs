@@ -26,6 +26,8 @@ use super::schema::Fields;
 pub const NAME: &str = "jwt-auth";
 /// APISIX's priority: runs before every non-auth plugin.
 pub const PRIORITY: i32 = 2510;
+/// The consumer-side fields encrypted in the store (APISIX's schema `encrypt_fields`).
+pub const ENCRYPT_FIELDS: &[&str] = &["secret", "private_key"];
 
 /// The route / service configuration, compiled.
 #[derive(Debug, Clone, PartialEq)]

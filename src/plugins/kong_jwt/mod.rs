@@ -26,6 +26,8 @@ use super::schema::Fields;
 pub const NAME: &str = "jwt";
 /// Kong's priority.
 pub const PRIORITY: i32 = 1450;
+/// The credential fields encrypted in the store.
+pub const ENCRYPT_FIELDS: &[&str] = &["secret"];
 
 /// The route / service configuration, compiled.
 #[derive(Debug, Clone, PartialEq)]

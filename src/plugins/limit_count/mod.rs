@@ -29,6 +29,9 @@ pub use counter::{Counters, Decision};
 pub const NAME: &str = "limit-count";
 /// APISIX's priority.
 pub const PRIORITY: i32 = 1002;
+/// The fields encrypted in the store (APISIX's schema `encrypt_fields`). The `redis` policies
+/// are refused for now, but a password is never stored in plaintext once they are not.
+pub const ENCRYPT_FIELDS: &[&str] = &["redis_password"];
 
 /// How the counter key is derived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
