@@ -123,12 +123,16 @@ pub struct Credential {
     pub grace: i64,
 }
 
+/// Keys come from tokens, so from clients: the hash is keyed per process (aHash's random
+/// state resists collision flooding) and, unlike std's SipHash, costs a few nanoseconds.
+type Hasher = ahash::RandomState;
+
 /// The shared index.
 #[derive(Default)]
 pub struct ConsumerIndex {
-    consumers: DashMap<Arc<str>, Arc<Consumer>>,
-    jwt_auth: DashMap<Arc<str>, Arc<Credential>>,
-    kong_jwt: DashMap<Arc<str>, Arc<Credential>>,
+    consumers: DashMap<Arc<str>, Arc<Consumer>, Hasher>,
+    jwt_auth: DashMap<Arc<str>, Arc<Credential>, Hasher>,
+    kong_jwt: DashMap<Arc<str>, Arc<Credential>, Hasher>,
 }
 
 impl ConsumerIndex {
@@ -137,7 +141,7 @@ impl ConsumerIndex {
         ConsumerIndex::default()
     }
 
-    fn map(&self, scheme: Scheme) -> &DashMap<Arc<str>, Arc<Credential>> {
+    fn map(&self, scheme: Scheme) -> &DashMap<Arc<str>, Arc<Credential>, Hasher> {
         match scheme {
             Scheme::JwtAuth => &self.jwt_auth,
             Scheme::KongJwt => &self.kong_jwt,
