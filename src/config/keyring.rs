@@ -91,18 +91,9 @@ fn decode_hex(hex: &str) -> Option<KeyringKey> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
 
     use super::*;
-    use crate::config::tests::TempDir;
-
-    fn config_in(dir: &TempDir, extra: &str) -> NodeConfig {
-        NodeConfig::from_yaml(extra, dir.path()).unwrap()
-    }
-
-    fn mode(path: &Path) -> u32 {
-        fs::metadata(path).unwrap().permissions().mode() & 0o777
-    }
+    use crate::config::tests::{config_in, mode, TempDir};
 
     #[test]
     fn generates_a_private_key_once_then_reloads_it() {

@@ -39,6 +39,17 @@ impl Drop for TempDir {
     }
 }
 
+/// The config `extra` (YAML) with relative paths resolved against `dir`.
+pub(super) fn config_in(dir: &TempDir, extra: &str) -> NodeConfig {
+    NodeConfig::from_yaml(extra, dir.path()).unwrap()
+}
+
+/// Permission bits of `path`.
+pub(super) fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 fn parse(yaml: &str) -> NodeConfig {
     match NodeConfig::from_yaml(yaml, Path::new("/etc/portcullis")) {
         Ok(config) => config,
