@@ -131,6 +131,8 @@ type Hasher = ahash::RandomState;
 #[derive(Default)]
 pub struct ConsumerIndex {
     consumers: DashMap<Arc<str>, Arc<Consumer>, Hasher>,
+    /// Consumers by Kong id (only those whose id differs from their username).
+    by_id: DashMap<Arc<str>, Arc<Consumer>, Hasher>,
     jwt_auth: DashMap<Arc<str>, Arc<Credential>, Hasher>,
     kong_jwt: DashMap<Arc<str>, Arc<Credential>, Hasher>,
 }
@@ -168,10 +170,7 @@ impl ConsumerIndex {
         if let Some(c) = self.consumers.get(username) {
             return Some(c.value().clone());
         }
-        self.consumers
-            .iter()
-            .find(|e| &*e.value().id == username)
-            .map(|e| e.value().clone())
+        self.by_id.get(username).map(|e| e.value().clone())
     }
 
     /// Replaces everything known about consumer `username`: `consumer` (`None` removes it) and
@@ -193,13 +192,15 @@ impl ConsumerIndex {
         for (scheme, cred) in new {
             self.map(scheme).insert(cred.key.clone(), cred);
         }
-        match consumer {
-            Some(c) => {
-                self.consumers.insert(c.username.clone(), c);
+        if let Some((_, prev)) = self.consumers.remove(username) {
+            self.by_id
+                .remove_if(&*prev.id, |_, c| &*c.username == username);
+        }
+        if let Some(c) = consumer {
+            if c.id != c.username {
+                self.by_id.insert(c.id.clone(), c.clone());
             }
-            None => {
-                self.consumers.remove(username);
-            }
+            self.consumers.insert(c.username.clone(), c);
         }
     }
 
@@ -211,5 +212,36 @@ impl ConsumerIndex {
     /// Whether there are no consumers at all.
     pub fn is_empty(&self) -> bool {
         self.consumers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consumer(username: &str, id: &str) -> Arc<Consumer> {
+        Arc::new(Consumer {
+            username: username.into(),
+            id: id.into(),
+            custom_id: None,
+            plugins: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn consumers_are_found_by_username_or_kong_id_in_constant_time() {
+        let idx = ConsumerIndex::new();
+        idx.replace("anon", Some(consumer("anon", "8c2f-uuid")), &[], Vec::new());
+        idx.replace("plain", Some(consumer("plain", "plain")), &[], Vec::new());
+        assert_eq!(&*idx.consumer("anon").unwrap().username, "anon");
+        assert_eq!(&*idx.consumer("8c2f-uuid").unwrap().username, "anon");
+        assert_eq!(&*idx.consumer("plain").unwrap().username, "plain");
+        // A new id replaces the old one; deletion removes both names.
+        idx.replace("anon", Some(consumer("anon", "new-uuid")), &[], Vec::new());
+        assert!(idx.consumer("8c2f-uuid").is_none());
+        assert!(idx.consumer("new-uuid").is_some());
+        idx.replace("anon", None, &[], Vec::new());
+        assert!(idx.consumer("anon").is_none());
+        assert!(idx.consumer("new-uuid").is_none());
     }
 }
