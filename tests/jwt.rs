@@ -282,7 +282,7 @@ fn bad_credentials_are_refused_with_apisix_messages() {
     assert_eq!(r.status, 400);
     assert_eq!(
         r.json()["error_msg"],
-        json!("failed to check the configuration of plugin jwt-auth err: property \"realm\" validation failed: wrong type: expected string, got integer")
+        json!("failed to check the configuration of plugin jwt-auth err: property \"realm\" validation failed: wrong type: expected string, got number")
     );
     let r = admin(&gw, "GET", "/apisix/admin/plugins/list", None);
     assert_eq!(r.json(), json!(["jwt-auth", "jwt", "limit-count"]));

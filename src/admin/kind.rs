@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{Consumer, PluginCheck, Route, Service, Upstream};
+use crate::model::{type_name, Consumer, PluginCheck, Route, Service, Upstream};
 
 /// An object kind the Admin API manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,17 +121,6 @@ fn object(value: &Value) -> Result<&Map<String, Value>, Vec<String>> {
             type_name(value)
         )]
     })
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 const META: &[&str] = &["create_time", "update_time"];

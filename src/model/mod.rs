@@ -26,6 +26,7 @@ mod upstream;
 
 use serde_json::Value;
 
+pub(crate) use check::type_name;
 pub use consumer::Consumer;
 pub use node::Node;
 pub use pattern::{HostPattern, UriPattern};

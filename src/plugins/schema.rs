@@ -4,18 +4,9 @@
 
 use serde_json::{Map, Value};
 
-/// The JSON type name used in messages.
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
+/// The JSON type name used in messages: APISIX's jsonschema says `number` for every number
+/// (`expected string, got number`), so does the object validation.
+pub(crate) use crate::model::type_name;
 
 fn failed(field: &str, why: impl std::fmt::Display) -> String {
     format!("property \"{field}\" validation failed: {why}")

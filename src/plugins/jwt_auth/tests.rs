@@ -326,7 +326,7 @@ fn hide_credentials_strips_only_the_source_read() {
 fn route_schema_messages() {
     assert_eq!(
         route_conf(&json!({"header": 1})).unwrap_err(),
-        "property \"header\" validation failed: wrong type: expected string, got integer"
+        "property \"header\" validation failed: wrong type: expected string, got number"
     );
     assert!(route_conf(&json!({"realm": "a\"b"})).is_err());
     assert!(route_conf(&json!({"realm": "x".repeat(129)})).is_err());
@@ -347,7 +347,7 @@ fn consumer_schema_messages_in_apisix_order() {
     );
     assert_eq!(
         credential_spec(&json!({"key": 1})).unwrap_err(),
-        "property \"key\" validation failed: wrong type: expected string, got integer"
+        "property \"key\" validation failed: wrong type: expected string, got number"
     );
     assert_eq!(
         credential_spec(&json!({"key": "k", "secret": ""})).unwrap_err(),
