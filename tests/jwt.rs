@@ -757,3 +757,33 @@ fn rs256_seed_flow_and_key_rotation_reach_every_worker() {
         r.text()
     );
 }
+
+#[test]
+fn gateway_answers_to_head_have_no_body_and_keep_the_connection() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    seed_000_setup(
+        &gw,
+        &up,
+        json!({"id": "jwt-route", "uri": "/headers", "plugins": {"jwt-auth": {}}}),
+    );
+    wait_for(&gw, "/headers", &[], 401);
+    let mut c = common::client::Conn::open(gw.addr());
+    for path in ["/headers", "/no-such-route"] {
+        c.send(format!("HEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let r = c.read(true).expect("a response to HEAD");
+        assert!(r.status == 401 || r.status == 404, "{}", r.status);
+        assert!(r.body.is_empty());
+        assert!(
+            r.header("Content-Length").is_some_and(|l| l != "0"),
+            "the GET answer's length"
+        );
+    }
+    // The connection is still in step: a GET on it gets its own answer.
+    c.send(
+        format!("GET /headers HTTP/1.1\r\nHost: t\r\nAuthorization: {SEED_TOKEN}\r\n\r\n")
+            .as_bytes(),
+    );
+    let r = c.read(false).expect("a response");
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -174,6 +174,13 @@ async fn answer_with<S: AsyncWriteRent>(
         &cfg.server_header,
         close,
     );
+    if head.method == http::Method::HEAD {
+        // The answer to HEAD has the headers of the GET answer (Content-Length included) and
+        // no body (RFC 9110 §9.3.2); a body here would be read as the next response.
+        if let Some(end) = bufs.wbuf.windows(4).position(|w| w == b"\r\n\r\n") {
+            bufs.wbuf.truncate(end + 4);
+        }
+    }
     if write_all(client, &mut bufs.wbuf, cfg.timeouts.send)
         .await
         .is_err()
