@@ -144,6 +144,10 @@ impl Pools {
         }
     }
 
+    fn drop_idle(&self, key: &str) {
+        self.idle.borrow_mut().remove(key);
+    }
+
     /// Drops every idle connection.
     pub fn clear(&self) {
         self.idle.borrow_mut().clear();
@@ -297,31 +301,45 @@ async fn exchange(
         .addr
         .ok_or_else(|| format!("redis host {} does not resolve", conf.host))?;
     let pool_key = conf.pool_key();
-    let mut conn = match pools.take(&pool_key, conf.keepalive_timeout) {
-        Some(c) => c,
-        None => {
-            let mut c = Conn::connect(addr).await?;
-            c.prepare(conf).await?;
-            c
-        }
-    };
     let (count, window, cost) = (count.to_string(), window_s.to_string(), cost.to_string());
-    let sha = script_sha();
     let argv = [
         key.as_bytes(),
         count.as_bytes(),
         window.as_bytes(),
         cost.as_bytes(),
     ];
-    let mut args: Vec<&[u8]> = vec![b"EVALSHA", sha.as_bytes(), b"1"];
-    args.extend_from_slice(&argv);
-    let mut reply = conn.call(&args).await?;
-    if matches!(&reply, OwnedFrame::Error(e) if e.starts_with("NOSCRIPT")) {
-        args[0] = b"EVAL";
-        args[1] = SCRIPT.as_bytes();
-        reply = conn.call(&args).await?;
+    if let Some(mut conn) = pools.take(&pool_key, conf.keepalive_timeout) {
+        match run_script(&mut conn, &argv).await {
+            Ok(reply) => {
+                pools.put(pool_key, conn, conf.keepalive_pool);
+                return script_result(&reply);
+            }
+            // A pooled connection that broke (Redis restarted, idle timeout on its side):
+            // its siblings are most likely stale too; drop them and go on with a fresh one.
+            Err(e) => {
+                tracing::debug!(error = %e, "limit-count: pooled redis connection broke, reconnecting");
+                pools.drop_idle(&pool_key);
+            }
+        }
     }
+    let mut conn = Conn::connect(addr).await?;
+    conn.prepare(conf).await?;
+    let reply = run_script(&mut conn, &argv).await?;
     // The exchange ended cleanly (even on a Redis error reply): the connection is reusable.
     pools.put(pool_key, conn, conf.keepalive_pool);
     script_result(&reply)
+}
+
+/// EVALSHA of [`SCRIPT`] with `argv` (key, count, window, cost); EVAL on `NOSCRIPT`.
+async fn run_script(conn: &mut Conn, argv: &[&[u8]; 4]) -> Result<OwnedFrame, String> {
+    let sha = script_sha();
+    let mut args: Vec<&[u8]> = vec![b"EVALSHA", sha.as_bytes(), b"1"];
+    args.extend_from_slice(argv);
+    let reply = conn.call(&args).await?;
+    if !matches!(&reply, OwnedFrame::Error(e) if e.starts_with("NOSCRIPT")) {
+        return Ok(reply);
+    }
+    args[0] = b"EVAL";
+    args[1] = SCRIPT.as_bytes();
+    conn.call(&args).await
 }
