@@ -1,17 +1,47 @@
-//! `limit-count`: APISIX's request quota, `local` policy, exact across every worker of a node.
+//! `limit-count`: APISIX's request quota, policies `local` (exact across every worker of a
+//! node) and `redis` (one quota shared by every node using the same Redis).
 //!
 //! - [`LimitConf`]: the checked configuration, with the counter scope baked in when the route
 //!   (or service, global rule, consumer) is compiled: APISIX keys a quota by the object the
 //!   configuration lives on, a hash of the configuration, and the key value (`group` replaces the
 //!   first two), so a changed configuration starts a fresh counter and an identical re-PUT keeps
 //!   it.
-//! - [`counter`]: the shared fixed-window counters and their design.
-//! - [`access`]: charge the request, answer `rejected_code` when over, and add the
-//!   `X-RateLimit-*` headers to the response.
+//! - [`counter`]: the shared fixed-window counters of policy `local` and their design.
+//! - [`redis`]: policy `redis`, the per-core connection pools and the RESP exchange.
+//! - [`access`] (`local`) and [`access_redis`] (`redis`): charge the request, answer
+//!   `rejected_code` when over, and add the `X-RateLimit-*` headers to the response.
 //!
-//! Not yet supported, and refused with a 400 naming the field rather than ignored: the `redis`,
-//! `redis-cluster` and `redis-sentinel` policies, `rules`, `window_type: sliding`, and counts or
-//! windows given as variables.
+//! ## Policy `redis`: design and trade-offs
+//!
+//! - **Same data as APISIX.** Key `plugin-limit-count:v1:<limit key>`, APISIX's Lua script run
+//!   with `EVALSHA` (`EVAL` on `NOSCRIPT`): a window starts at its first hit, every hit
+//!   increments (rejected ones too), `Remaining = count − consumed`, `Reset = pttl / 1000`. The
+//!   limit key is built as for `local`; the conf hash is deterministic, so gateways with the
+//!   same configuration share a counter (but not with APISIX nodes, whose conf version is a
+//!   crc32 of their own JSON encoding).
+//! - **Never blocks a worker.** The chain's access phase is async; only this step yields, on
+//!   the worker's own monoio loop, over the worker's own connections ([`Pools`], keyed by host,
+//!   port, database and credentials; AUTH and SELECT on fresh connections only). No locks, no
+//!   cross-core hand-off.
+//! - **One round trip, atomic.** The check and the increment run inside Redis, so concurrent
+//!   requests on any number of nodes never over-admit.
+//! - **Bounded.** `redis_timeout` bounds the whole Redis step of a request (connect, AUTH,
+//!   SELECT, script), where APISIX applies it to each socket operation: a request never waits
+//!   longer than that on Redis. A connection whose exchange failed or timed out is dropped; a
+//!   pooled one that broke (Redis restarted) is replaced once by a fresh connection within the
+//!   same deadline, so a restart costs no errors. (A reply lost after Redis ran the script would
+//!   then count that request twice; Redis closing a connection between executing and answering
+//!   is rare enough to accept.)
+//! - **Failure.** Any Redis error is logged (`failed to limit count`) and answers 500
+//!   `{"error_msg":"failed to limit count"}`, or with `allow_degradation` lets the request
+//!   through without `X-RateLimit-*` headers, as APISIX does.
+//! - **Host names** resolve when the configuration is compiled (the control plane, as upstream
+//!   nodes do), never on a worker: a DNS change takes effect at the next configuration change.
+//!
+//! Not yet supported, and refused with a 400 naming the field rather than ignored: `redis_ssl:
+//! true`, `sync_interval` other than -1 (every request goes to Redis), the `redis-cluster` and
+//! `redis-sentinel` policies, `rules`, `window_type: sliding`, and counts or windows given as
+//! variables.
 
 pub mod counter;
 pub mod redis;
@@ -33,8 +63,7 @@ pub use redis::{Pools, RedisConf};
 pub const NAME: &str = "limit-count";
 /// APISIX's priority.
 pub const PRIORITY: i32 = 1002;
-/// The fields encrypted in the store (APISIX's schema `encrypt_fields`). The `redis` policies
-/// are refused for now, but a password is never stored in plaintext once they are not.
+/// The fields encrypted in the store (APISIX's schema `encrypt_fields`).
 pub const ENCRYPT_FIELDS: &[&str] = &["redis_password"];
 
 /// How the counter key is derived.
@@ -191,6 +220,14 @@ fn redis_conf(f: &mut Fields<'_>) -> Option<RedisConf> {
         });
     }
     f.boolean("redis_ssl_verify");
+    if f.raw("sync_interval")
+        .is_some_and(|v| v.as_f64() != Some(-1.0))
+    {
+        f.error.get_or_insert_with(|| {
+            "property \"sync_interval\" validation failed: sync_interval is not supported yet (only -1)"
+                .into()
+        });
+    }
     let keepalive = f
         .integer("redis_keepalive_timeout", 1000, i64::MAX)
         .unwrap_or(10_000) as u64;

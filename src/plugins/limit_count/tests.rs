@@ -69,6 +69,7 @@ fn schema_messages() {
         json!({"count": 1, "time_window": 1, "policy": "redis-cluster", "redis_cluster_nodes": ["127.0.0.1:7000"], "redis_cluster_name": "c"}),
         json!({"count": 1, "time_window": 1, "policy": "redis-sentinel"}),
         json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_ssl": true}),
+        json!({"count": 1, "time_window": 10, "policy": "redis", "redis_host": "127.0.0.1", "sync_interval": 1}),
         json!({"count": 1, "time_window": 1, "window_type": "sliding"}),
         json!({"rules": [{"count": 1, "time_window": 1, "key": "$remote_addr"}]}),
         json!({"count": "$http_count", "time_window": 1}),
@@ -317,6 +318,7 @@ fn redis_conf_rules() {
     assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_keepalive_timeout": 999})).is_err());
     assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_username": ""})).is_err());
     assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_ssl": false})).is_ok());
+    assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "sync_interval": -1})).is_ok());
     // Redis fields under another policy are not validated (no additionalProperties: false).
     assert!(check(&json!({"count": 1, "time_window": 1, "redis_port": "x"})).is_ok());
     let err = e(
