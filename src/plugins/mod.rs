@@ -160,12 +160,24 @@ impl Registry {
                     "key": {"type": "string", "default": "remote_addr"},
                     "rejected_code": {"type": "integer", "minimum": 200, "maximum": 599, "default": 503},
                     "rejected_msg": {"type": "string", "minLength": 1},
-                    "policy": {"type": "string", "enum": ["local"], "default": "local"},
+                    "policy": {"type": "string", "enum": ["local", "redis"], "default": "local"},
+                    "redis_host": {"type": "string", "minLength": 2},
+                    "redis_port": {"type": "integer", "minimum": 1, "default": 6379},
+                    "redis_username": {"type": "string", "minLength": 1},
+                    "redis_password": {"type": "string", "minLength": 0},
+                    "redis_database": {"type": "integer", "minimum": 0, "default": 0},
+                    "redis_timeout": {"type": "integer", "minimum": 1, "default": 1000},
+                    "redis_ssl": {"type": "boolean", "enum": [false], "default": false},
+                    "redis_keepalive_timeout": {"type": "integer", "minimum": 1000, "default": 10000},
+                    "redis_keepalive_pool": {"type": "integer", "minimum": 1, "default": 100},
                     "allow_degradation": {"type": "boolean", "default": false},
                     "show_limit_quota_header": {"type": "boolean", "default": true},
                     "group": {"type": "string"}
                 },
-                "required": ["count", "time_window"]
+                "required": ["count", "time_window"],
+                "if": {"properties": {"policy": {"enum": ["redis"]}}},
+                "then": {"required": ["redis_host"]},
+                "encrypt_fields": limit_count::ENCRYPT_FIELDS
             }),
             _ => return None,
         })
@@ -189,7 +201,9 @@ impl Instance {
         Ok(match name {
             jwt_auth::NAME => Instance::JwtAuth(jwt_auth::route_conf(conf)?),
             kong_jwt::NAME => Instance::KongJwt(kong_jwt::route_conf(conf)?),
-            limit_count::NAME => Instance::LimitCount(limit_count::compile(conf, resource)?),
+            limit_count::NAME => {
+                Instance::LimitCount(limit_count::resolve(limit_count::compile(conf, resource)?))
+            }
             other => return Err(format!("unknown plugin [{other}]")),
         })
     }
@@ -214,7 +228,7 @@ impl Instance {
         matches!(self, Instance::JwtAuth(_) | Instance::KongJwt(_))
     }
 
-    fn run(
+    async fn run(
         &self,
         req: &Request<'_>,
         env: &Env<'_>,
@@ -224,9 +238,13 @@ impl Instance {
         match self {
             Instance::JwtAuth(c) => jwt_auth::access(c, req, env.index, env.cache, ctx, edits),
             Instance::KongJwt(c) => kong_jwt::access(c, req, env.index, env.cache, ctx, edits),
-            Instance::LimitCount(c) => {
-                limit_count::access(c, req, env.counters, &env.facts, ctx, edits)
-            }
+            Instance::LimitCount(c) => match &c.redis {
+                None => limit_count::access(c, req, env.counters, &env.facts, ctx, edits),
+                // The only step that waits: on this worker's event loop, never blocking it.
+                Some(rc) => {
+                    limit_count::access_redis(c, rc, req, env.redis, &env.facts, ctx, edits).await
+                }
+            },
         }
     }
 }
@@ -235,8 +253,10 @@ impl Instance {
 pub struct Env<'a> {
     /// Consumers and credentials.
     pub index: &'a ConsumerIndex,
-    /// `limit-count` counters.
+    /// `limit-count` counters (policy `local`).
     pub counters: &'a limit_count::Counters,
+    /// This worker's Redis connections (`limit-count` policy `redis`).
+    pub redis: &'a limit_count::Pools,
     /// This worker's verified-token cache.
     pub cache: &'a token_cache::TokenCache,
     /// Route, service, port and scheme.
@@ -300,8 +320,9 @@ impl Chain {
     /// Runs the access phase: global rules' plugins, then the route's authentication plugins,
     /// then the route's other plugins with the authenticated consumer's own plugins merged in
     /// (the consumer's configuration of a plugin replaces the route's, as APISIX merges them).
-    /// The first reply ends the request.
-    pub fn access(
+    /// The first reply ends the request. Async because `limit-count` with policy `redis` waits
+    /// for Redis; every other plugin completes without yielding.
+    pub async fn access(
         &self,
         req: &Request<'_>,
         env: &Env<'_>,
@@ -309,16 +330,16 @@ impl Chain {
         edits: &mut Edits,
     ) -> Result<(), Reply> {
         for p in &self.global {
-            p.run(req, env, ctx, edits)?;
+            p.run(req, env, ctx, edits).await?;
         }
         for p in self.route.iter().filter(|p| p.is_auth()) {
-            p.run(req, env, ctx, edits)?;
+            p.run(req, env, ctx, edits).await?;
         }
         let consumer = ctx.consumer.clone();
         let own = consumer.as_ref().map_or(&[][..], |c| &c.plugins[..]);
         if own.is_empty() {
             for p in self.route.iter().filter(|p| !p.is_auth()) {
-                p.run(req, env, ctx, edits)?;
+                p.run(req, env, ctx, edits).await?;
             }
             return Ok(());
         }
@@ -330,7 +351,7 @@ impl Chain {
             .collect();
         merged.sort_by_key(|p| std::cmp::Reverse(p.priority()));
         for p in merged {
-            p.run(req, env, ctx, edits)?;
+            p.run(req, env, ctx, edits).await?;
         }
         Ok(())
     }

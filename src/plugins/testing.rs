@@ -141,3 +141,13 @@ pub fn run(
     let result = f(&raw.req(), &mut ctx, &mut edits);
     Outcome { result, edits, ctx }
 }
+
+/// Runs a future that must complete without waiting (a chain with no Redis step).
+pub fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the access phase waited with no Redis step"),
+    }
+}

@@ -107,6 +107,7 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
         let env = Env {
             index: &snap.consumers,
             counters: &w.shared.counters,
+            redis: &w.redis,
             cache: &w.tokens,
             facts: Facts {
                 route_id: &route.id,
@@ -115,7 +116,7 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
                 scheme: info.scheme,
             },
         };
-        if let Err(r) = route.chain.access(&req, &env, &mut ctx, &mut edits) {
+        if let Err(r) = route.chain.access(&req, &env, &mut ctx, &mut edits).await {
             return answer_with(w, client, bufs, head, r.status, &r.headers, &r.body).await;
         }
     }

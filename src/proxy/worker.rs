@@ -80,6 +80,8 @@ pub struct Worker {
     pub balancers: RefCell<Balancers>,
     /// This core's verified-token cache (asymmetric JWTs).
     pub tokens: crate::plugins::token_cache::TokenCache,
+    /// This core's idle Redis connections (`limit-count` policy `redis`).
+    pub redis: crate::plugins::limit_count::Pools,
     // An `Rc` around the shared `Arc` on purpose: requests clone this core's `Rc` (a plain
     // increment) instead of the `Arc`, whose count is one cache line every core would bounce.
     #[allow(clippy::redundant_allocation)]
@@ -97,6 +99,7 @@ impl Worker {
         let tokens = crate::plugins::token_cache::TokenCache::new(shared.config.jwt_cache_size);
         Worker {
             tokens,
+            redis: crate::plugins::limit_count::Pools::new(),
             shared,
             id,
             pool: RefCell::default(),
@@ -136,6 +139,7 @@ impl Worker {
             unsafe { libc::shutdown(fd, libc::SHUT_RD) };
         }
         self.pool.borrow_mut().clear();
+        self.redis.clear();
     }
 
     /// Registers `fd` as waiting for a next request.

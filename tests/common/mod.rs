@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod redis;
 pub mod upstream;
 
 use std::io::{Read, Write};
@@ -98,7 +99,11 @@ impl Gateway {
     pub fn try_start(opts: GatewayOpts) -> Result<Gateway, String> {
         let dir = TempDir::new("gw");
         let port = free_port();
-        let admin_port = free_port();
+        // Two probes may return the same just-released port.
+        let mut admin_port = free_port();
+        while admin_port == port {
+            admin_port = free_port();
+        }
         let driver = match opts.driver {
             Driver::Uring => "auto",
             Driver::Epoll => "epoll",

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::plugins::phase::{Ctx, Edits};
-use crate::plugins::testing::{hs256, index, Raw};
+use crate::plugins::testing::{hs256, index, ready, Raw};
 use crate::plugins::token_cache::TokenCache;
 use crate::plugins::{Chain, Env};
 
@@ -66,7 +66,10 @@ fn schema_messages() {
     assert!(check(&json!({"count": 1, "time_window": 1, "key_type": "nope"})).is_err());
     // Not supported yet: refused, never silently ignored.
     for unsupported in [
-        json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1"}),
+        json!({"count": 1, "time_window": 1, "policy": "redis-cluster", "redis_cluster_nodes": ["127.0.0.1:7000"], "redis_cluster_name": "c"}),
+        json!({"count": 1, "time_window": 1, "policy": "redis-sentinel"}),
+        json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_ssl": true}),
+        json!({"count": 1, "time_window": 10, "policy": "redis", "redis_host": "127.0.0.1", "sync_interval": 1}),
         json!({"count": 1, "time_window": 1, "window_type": "sliding"}),
         json!({"rules": [{"count": 1, "time_window": 1, "key": "$remote_addr"}]}),
         json!({"count": "$http_count", "time_window": 1}),
@@ -220,10 +223,12 @@ fn consumer_quotas_merge_after_authentication() {
     )
     .unwrap();
     let counters = Counters::new();
+    let pools = Pools::new();
     let cache = TokenCache::new(100);
     let env = Env {
         index: &idx,
         counters: &counters,
+        redis: &pools,
         cache: &cache,
         facts: FACTS,
     };
@@ -234,8 +239,7 @@ fn consumer_quotas_merge_after_authentication() {
             ..Ctx::default()
         };
         let mut edits = Edits::default();
-        chain
-            .access(&raw.req(), &env, &mut ctx, &mut edits)
+        ready(chain.access(&raw.req(), &env, &mut ctx, &mut edits))
             .map(|_| ())
             .map_err(|r| r.status)
     };
@@ -277,10 +281,12 @@ fn global_rule_limit_runs_in_addition() {
     )
     .unwrap();
     let counters = Counters::new();
+    let pools = Pools::new();
     let cache = TokenCache::new(100);
     let env = Env {
         index: &idx,
         counters: &counters,
+        redis: &pools,
         cache: &cache,
         facts: FACTS,
     };
@@ -288,8 +294,115 @@ fn global_rule_limit_runs_in_addition() {
     let go = || {
         let mut ctx = Ctx::default();
         let mut edits = Edits::default();
-        chain.access(&raw.req(), &env, &mut ctx, &mut edits).is_ok()
+        ready(chain.access(&raw.req(), &env, &mut ctx, &mut edits)).is_ok()
     };
     assert!(go());
     assert!(!go(), "the route's quota of 1 applies too");
+}
+
+#[test]
+fn redis_conf_rules() {
+    let e = |v: serde_json::Value| check(&v).unwrap_err();
+    // APISIX's `if policy == redis then required redis_host`.
+    assert_eq!(
+        e(json!({"count": 1, "time_window": 1, "policy": "redis"})),
+        "then clause did not match"
+    );
+    assert_eq!(
+        e(json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "a"})),
+        "property \"redis_host\" validation failed: string too short, expected at least 2, got 1"
+    );
+    assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_port": 0})).is_err());
+    assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_database": -1})).is_err());
+    assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_timeout": 0})).is_err());
+    assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_keepalive_timeout": 999})).is_err());
+    assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_username": ""})).is_err());
+    assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_ssl": false})).is_ok());
+    assert!(check(&json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "sync_interval": -1})).is_ok());
+    // Redis fields under another policy are not validated (no additionalProperties: false).
+    assert!(check(&json!({"count": 1, "time_window": 1, "redis_port": "x"})).is_ok());
+    let err = e(
+        json!({"count": 1, "time_window": 1, "policy": "redis", "redis_host": "127.0.0.1", "redis_ssl": true}),
+    );
+    assert!(err.contains("redis_ssl is not supported yet"), "{err}");
+
+    let c = compile(
+        &json!({"count": 5, "time_window": 60, "policy": "redis", "redis_host": "127.0.0.1"}),
+        "/apisix/routes/1",
+    )
+    .unwrap();
+    assert!(!c.allow_degradation);
+    let r = c.redis.as_deref().unwrap();
+    assert_eq!(
+        (
+            r.port,
+            r.database,
+            r.timeout.as_millis(),
+            r.keepalive_timeout.as_millis(),
+            r.keepalive_pool
+        ),
+        (6379, 0, 1000, 10_000, 100)
+    );
+    assert_eq!((r.username.as_deref(), r.password.as_deref()), (None, None));
+    let c = resolve(
+        compile(
+            &json!({"count": 5, "time_window": 60, "policy": "redis", "redis_host": "127.0.0.1",
+                "redis_port": 6380, "redis_database": 2, "redis_username": "u", "redis_password": "p",
+                "redis_timeout": 50, "redis_keepalive_pool": 3, "allow_degradation": true}),
+            "/apisix/routes/1",
+        )
+        .unwrap(),
+    );
+    assert!(c.allow_degradation);
+    let r = c.redis.as_deref().unwrap();
+    assert_eq!(r.addr, Some("127.0.0.1:6380".parse().unwrap()));
+    assert_eq!(
+        (r.database, r.timeout.as_millis(), r.keepalive_pool),
+        (2, 50, 3)
+    );
+    assert_eq!(
+        (r.username.as_deref(), r.password.as_deref()),
+        (Some("u"), Some("p"))
+    );
+    assert!(compile(&json!({"count": 1, "time_window": 1}), "r")
+        .unwrap()
+        .redis
+        .is_none());
+}
+
+#[test]
+fn redis_script_and_resp() {
+    use redis_protocol::resp2::types::OwnedFrame;
+    // SHA-1 of APISIX's script text, as `redis-cli SCRIPT LOAD` prints it.
+    let sha = redis::script_sha();
+    assert_eq!(sha.len(), 40);
+    assert!(sha
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert_eq!(sha, redis::script_sha(), "computed once");
+    let mut out = Vec::new();
+    redis::encode_command(&mut out, &[b"EVALSHA", sha.as_bytes(), b"1", b"k", b"5"]);
+    assert_eq!(
+        out,
+        format!("*5\r\n$7\r\nEVALSHA\r\n$40\r\n{sha}\r\n$1\r\n1\r\n$1\r\nk\r\n$1\r\n5\r\n")
+            .into_bytes()
+    );
+    // First hit: the script returns ARGV[3] (a string) and window*1000 (a number).
+    let first = OwnedFrame::Array(vec![
+        OwnedFrame::BulkString(b"1".to_vec()),
+        OwnedFrame::Integer(60_000),
+    ]);
+    assert_eq!(redis::script_result(&first), Ok((1, 60_000)));
+    let later = OwnedFrame::Array(vec![OwnedFrame::Integer(6), OwnedFrame::Integer(41_234)]);
+    assert_eq!(redis::script_result(&later), Ok((6, 41_234)));
+    assert_eq!(
+        redis::script_result(&OwnedFrame::Error("NOSCRIPT No matching script".into())),
+        Err("NOSCRIPT No matching script".into())
+    );
+    assert!(redis::script_result(&OwnedFrame::Integer(1)).is_err());
+    assert!(redis::script_result(&OwnedFrame::Array(vec![
+        OwnedFrame::Null,
+        OwnedFrame::Integer(1)
+    ]))
+    .is_err());
 }
