@@ -787,3 +787,50 @@ fn gateway_answers_to_head_have_no_body_and_keep_the_connection() {
     let r = c.read(false).expect("a response");
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[test]
+fn limit_count_is_exact_under_concurrent_load_across_workers() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    put(
+        &gw,
+        "/apisix/admin/routes/limited",
+        json!({"uri": "/limited", "plugins": {"limit-count": {"count": 50, "time_window": 600, "rejected_code": 429, "key_type": "constant", "key": "all"}},
+            "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
+    );
+    wait_for(&gw, "/limited", &[], 200); // spends one of the 50
+    let addr = gw.addr();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut counts = (0usize, 0usize);
+                // Fresh connections (spread over both workers by SO_REUSEPORT) and keep-alive ones.
+                let mut keep = common::client::Conn::open(addr);
+                for i in 0..25 {
+                    let status = if i % 2 == 0 {
+                        common::client::get(addr, "/limited").status
+                    } else {
+                        keep.get("/limited").status
+                    };
+                    match status {
+                        200 => counts.0 += 1,
+                        429 => counts.1 += 1,
+                        other => panic!("unexpected {other}"),
+                    }
+                }
+                counts
+            })
+        })
+        .collect();
+    let (mut ok200, mut limited) = (0, 0);
+    for t in threads {
+        let (a, b) = t.join().unwrap();
+        ok200 += a;
+        limited += b;
+    }
+    assert_eq!(
+        ok200, 49,
+        "exactly the quota passes, whatever the interleaving"
+    );
+    assert_eq!(limited, 200 - 49);
+}
