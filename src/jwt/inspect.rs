@@ -91,7 +91,8 @@ pub fn inspect(raw: &str, now: i64, key: Option<&VerifyKey>) -> Report {
                 r.notes.push(format!(
                     "{claim}: {what} {} ({:+} s from now)",
                     when(v),
-                    v as i64 - now
+                    // Claims are any JSON number: saturate instead of overflowing.
+                    (v as i64).saturating_sub(now)
                 ));
             }
         }
@@ -135,6 +136,18 @@ mod tests {
         let r = inspect("not.a.token", 0, None);
         assert!(r.apisix[0].starts_with("JWT token invalid"));
         assert_eq!(r.kong, ["Bad token; invalid JSON"]);
+        // Found by fuzz_jwt: a huge negative nbf overflowed the "s from now" arithmetic.
+        let huge = sign(
+            Alg::HS256,
+            &SignKey::Hmac(b"s".to_vec()),
+            &Map::new(),
+            &json!({"nbf": -7.2914e225, "exp": 1e300}),
+        )
+        .unwrap();
+        assert!(inspect(&huge, 1_700_000_000, None)
+            .notes
+            .iter()
+            .any(|n| n.starts_with("nbf:")));
         let wrong = inspect(&t, 50, Some(&VerifyKey::hmac(Alg::HS256, b"other")));
         assert!(
             wrong

@@ -307,7 +307,9 @@ pub async fn access_redis(
     let window_s = conf.window_ms / 1000;
     match redis::incoming(pools, rc, &key, conf.count, window_s, 1).await {
         Ok((consumed, ttl_ms)) => {
-            let remaining = conf.count as i64 - consumed;
+            // Saturating: `consumed` comes from the network, `count` may exceed i64.
+            let count = i64::try_from(conf.count).unwrap_or(i64::MAX);
+            let remaining = count.saturating_sub(consumed);
             let d = Decision {
                 rejected: remaining < 0,
                 remaining: remaining.max(0) as u64,
