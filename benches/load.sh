@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
-# Load-test harness: Portcullis vs nginx as a plain reverse proxy, same upstream, same run.
+# Load-test suite: Portcullis against nginx as a plain reverse proxy, same upstream, same run.
 #
-#   benches/load.sh                      # defaults below
-#   ROUNDS=5 DURATION=10 CONNS=64 WORKERS=2 benches/load.sh
+#   benches/load.sh                                  # the whole grid, defaults below
+#   SCENARIOS=nginx,none,hs256 ROUNDS=5 benches/load.sh
+#   ROUNDS=3 DURATION=10 CONNS=50 THREADS=2 WORKERS=2 benches/load.sh
 #
 # Starts a fast upstream (an nginx server block answering from memory), nginx as a reverse proxy
-# with upstream keep-alive in front of it, and Portcullis (release build) with one route in front
-# of the same upstream. Then drives both with wrk, alternating rounds (nginx, Portcullis, nginx,
-# ...) so drift on the machine hits both alike, and prints the medians: requests/s, p50 and p99
-# latency, and Portcullis/nginx ratios. Needs nginx and wrk (apt-get install -y nginx wrk).
+# with upstream keep-alive in front of it (the bar: a C proxy doing no authentication at all), and
+# two Portcullis processes (release build) in front of the same upstream: the main one, and one
+# with the verified-token cache off and 10,000 HS256 consumers loaded. Then it drives every
+# scenario with wrk (benches/load.lua), rounds interleaved (each round runs every scenario once,
+# so drift on the machine hits all alike), and prints medians: requests/s, p50/p99/p99.9
+# latency, the proxy's CPU time per request (user+sys of its processes, from /proc, over the
+# run), and each figure as a ratio to nginx measured in the same rounds. It ends with the
+# performance targets as ratios. Needs nginx, wrk, curl, openssl, python3
+# (apt-get install -y nginx wrk curl openssl python3).
 #
-# JWT=1 adds two Portcullis scenarios in the same rounds: a jwt-auth route with an HS256
-# credential and one with an RS256 credential (served from the per-core verified-token cache
-# after the first request on each worker), and a third with HS256 plus a consumer limit-count
-# quota too large to reject; it prints HS256 / no-plugin, RS256 / HS256 and limit-count / HS256.
+# Scenarios (SCENARIOS, comma-separated; default all):
+#   upstream          wrk straight at the upstream: the ceiling, no proxy
+#   nginx             nginx proxy_pass with upstream keep-alive
+#   none              Portcullis, route without plugins
+#   limit-count       route with limit-count (key remote_addr, a quota too large to reject)
+#   hs256             jwt-auth, one HS256 token
+#   rs256 es256 eddsa jwt-auth, one token, served from the per-core verified-token cache
+#   rs256-nocache ... es256-nocache eddsa-nocache: the same tokens with the cache off
+#   rs256-distinct    1,000 distinct RS256 tokens, cache on (each worker verifies each once)
+#   hs256+limit-count jwt-auth HS256 and the consumer's own limit-count quota
+#   hs256-10k         10,000 consumers, each request a token of another one (10,000 tokens)
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -21,12 +34,16 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
-PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
-JWT=${JWT:-0}
+ALL=upstream,nginx,none,limit-count,hs256,rs256,es256,eddsa,rs256-nocache,es256-nocache,eddsa-nocache,rs256-distinct,hs256+limit-count,hs256-10k
+SCENARIOS=${SCENARIOS:-$ALL}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-for tool in nginx wrk curl; do
-  command -v "$tool" >/dev/null || { echo "load.sh: $tool is required (apt-get install -y nginx wrk curl)" >&2; exit 1; }
+for tool in nginx wrk curl openssl python3; do
+  command -v "$tool" >/dev/null || { echo "load.sh: $tool is required (apt-get install -y nginx wrk curl openssl python3)" >&2; exit 1; }
+done
+IFS=, read -r -a scen <<<"$SCENARIOS"
+for s in "${scen[@]}"; do
+  case ",$ALL," in *",$s,"*) ;; *) echo "load.sh: unknown scenario $s (known: $ALL)" >&2; exit 1 ;; esac
 done
 
 work=$(mktemp -d)
@@ -39,7 +56,8 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP_PORT=$(free_port); NGX_PORT=$(free_port); PC_PORT=$(free_port); ADMIN_PORT=$(free_port)
+UP_PORT=$(free_port); NGX_PORT=$(free_port)
+PC_PORT=$(free_port); PC_ADMIN=$(free_port); PC2_PORT=$(free_port); PC2_ADMIN=$(free_port)
 
 # --- upstream and nginx proxy (two nginx processes, so the proxy has its own workers) -------
 mkdir -p "$work/up" "$work/ngx"
@@ -84,126 +102,198 @@ CONF
 nginx -p "$work/up" -c "$work/up/nginx.conf" & pids+=($!)
 nginx -p "$work/ngx" -c "$work/ngx/nginx.conf" & pids+=($!)
 
-# --- Portcullis ---------------------------------------------------------------------------
+# --- keys, tokens and the two Portcullis configurations ------------------------------------
 (cd "$here" && cargo build --release --quiet)
-mkdir -p "$work/pc"
-cat > "$work/pc/config.yaml" <<CONF
-node_listen: ["127.0.0.1:$PC_PORT"]
-workers: $WORKERS
-data_dir: $work/pc/data
-log_level: warn
-deployment:
-  admin:
-    admin_listen: "127.0.0.1:$ADMIN_PORT"
-    admin_key: [{name: admin, key: bench-admin-key-0123456789, role: admin}]
-standalone: $work/pc/apisix.yaml
-CONF
-cat > "$work/pc/apisix.yaml" <<CONF
-routes:
-  - id: bench
-    uri: /*
-    upstream:
-      type: roundrobin
-      nodes: { "127.0.0.1:$UP_PORT": 1 }
-CONF
 PC=$here/target/release/portcullis
-if [ "$JWT" = 1 ]; then
-  openssl genrsa -out "$work/pc/rsa.pem" 2048 2>/dev/null
-  openssl rsa -in "$work/pc/rsa.pem" -pubout -out "$work/pc/rsa.pub.pem" 2>/dev/null
-  cat >> "$work/pc/apisix.yaml" <<CONF
-  - id: jwt-hs
-    uri: /jwt-hs/*
+k=$work/keys
+mkdir -p "$k" "$work/pc" "$work/pc2"
+openssl genrsa -out "$k/rs.pem" 2048 2>/dev/null
+openssl rsa -in "$k/rs.pem" -pubout -out "$k/rs.pub" 2>/dev/null
+openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$k/es.pem"
+openssl pkey -in "$k/es.pem" -pubout -out "$k/es.pub"
+openssl genpkey -algorithm ed25519 -out "$k/ed.pem" 2>/dev/null
+openssl pkey -in "$k/ed.pem" -pubout -out "$k/ed.pub"
+HS_SECRET=bench-hs256-secret-that-is-long-enough
+indent() { sed 's/^/          /' "$1"; }
+
+routes() { # upstream port -> the routes every Portcullis config shares
+  cat <<CONF
+routes:
+  - id: none
+    uri: /*
+    upstream: { type: roundrobin, nodes: { "127.0.0.1:$1": 1 } }
+  - id: limit-count
+    uri: /lc/*
+    plugins:
+      limit-count: { count: 1000000000, time_window: 3600, key_type: var, key: remote_addr }
+    upstream: { type: roundrobin, nodes: { "127.0.0.1:$1": 1 } }
+  - id: jwt
+    uri: /jwt/*
     plugins: { jwt-auth: {} }
-    upstream: { type: roundrobin, nodes: { "127.0.0.1:$UP_PORT": 1 } }
-  - id: jwt-rs
-    uri: /jwt-rs/*
-    plugins: { jwt-auth: {} }
-    upstream: { type: roundrobin, nodes: { "127.0.0.1:$UP_PORT": 1 } }
-  - id: jwt-lc
-    uri: /jwt-lc/*
-    plugins: { jwt-auth: {} }
-    upstream: { type: roundrobin, nodes: { "127.0.0.1:$UP_PORT": 1 } }
+    upstream: { type: roundrobin, nodes: { "127.0.0.1:$1": 1 } }
 consumers:
+  - username: hs
+    plugins: { jwt-auth: { key: hs-key, secret: $HS_SECRET } }
   - username: lc
     plugins:
-      jwt-auth: { key: lc-key, secret: bench-hs256-secret-that-is-long-enough }
+      jwt-auth: { key: lc-key, secret: $HS_SECRET }
       limit-count: { count: 1000000000, time_window: 3600, key: consumer_name }
-  - username: hs
-    plugins: { jwt-auth: { key: hs-key, secret: bench-hs256-secret-that-is-long-enough } }
   - username: rs
     plugins:
       jwt-auth:
         key: rs-key
         algorithm: RS256
         public_key: |
-$(sed 's/^/          /' "$work/pc/rsa.pub.pem")
+$(indent "$k/rs.pub")
+  - username: es
+    plugins:
+      jwt-auth:
+        key: es-key
+        algorithm: ES256
+        public_key: |
+$(indent "$k/es.pub")
+  - username: ed
+    plugins:
+      jwt-auth:
+        key: ed-key
+        algorithm: EdDSA
+        public_key: |
+$(indent "$k/ed.pub")
 CONF
-  HS_TOKEN=$("$PC" token sign --secret bench-hs256-secret-that-is-long-enough --claim key=hs-key --expires-in 86400)
-  RS_TOKEN=$("$PC" token sign --alg RS256 --private-key "$work/pc/rsa.pem" --claim key=rs-key --expires-in 86400)
-  LC_TOKEN=$("$PC" token sign --secret bench-hs256-secret-that-is-long-enough --claim key=lc-key --expires-in 86400)
-fi
-"$PC" -c "$work/pc/config.yaml" & pids+=($!)
-
-wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$1$PATH_UNDER_TEST" && return 0; sleep 0.1; done; echo "load.sh: port $1 did not come up" >&2; exit 1; }
-wait_up "$UP_PORT"; wait_up "$NGX_PORT"; wait_up "$PC_PORT"
-
-# --- rounds -------------------------------------------------------------------------------
-to_ms() { awk '{v=$1; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; printf "%.3f", v}'; }
-run_wrk() { # port [path [header]] -> "rps p50ms p99ms"
-  local path=${2:-$PATH_UNDER_TEST} out
-  if [ -n "${3:-}" ]; then
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -H "$3" "http://127.0.0.1:$1$path")
-  else
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$1$path")
-  fi
-  local rps p50 p99 errs
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out" | to_ms)
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out" | to_ms)
-  errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
-  [ -z "$errs" ] || echo "  warning: $errs" >&2
-  echo "$rps $p50 $p99"
 }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+routes "$UP_PORT" > "$work/pc/apisix.yaml"
+routes "$UP_PORT" > "$work/pc2/apisix.yaml"
+# 10,000 HS256 consumers and one token each, signed here (HMAC-SHA256 is in Python's stdlib).
+python3 - "$work/pc2/apisix.yaml" "$work/tokens-10k.txt" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+exp = int(time.time()) + 86400
+with open(sys.argv[1], "a") as conf, open(sys.argv[2], "w") as toks:
+    for i in range(10000):
+        key, secret = f"k{i:05}", f"bench-secret-{i:05}-long-enough-for-hs256"
+        conf.write(f"  - username: c{i:05}\n    plugins: {{ jwt-auth: {{ key: {key}, secret: {secret} }} }}\n")
+        head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        body = b64(json.dumps({"key": key, "exp": exp}).encode())
+        sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
+        toks.write(f"{head}.{body}.{sig}\n")
+PY
+node_config() { # port admin_port dir cache_size
+  cat <<CONF
+node_listen: ["127.0.0.1:$1"]
+workers: $WORKERS
+data_dir: $3/data
+log_level: warn
+jwt_cache_size: $4
+deployment:
+  admin:
+    admin_listen: "127.0.0.1:$2"
+    admin_key: [{name: admin, key: bench-admin-key-0123456789, role: admin}]
+standalone: $3/apisix.yaml
+CONF
+}
+node_config "$PC_PORT" "$PC_ADMIN" "$work/pc" 10000 > "$work/pc/config.yaml"
+node_config "$PC2_PORT" "$PC2_ADMIN" "$work/pc2" 0 > "$work/pc2/config.yaml"
 
-echo "machine: $(nproc) cores, $(uname -r); wrk -t$THREADS -c$CONNS -d${DURATION}s; $WORKERS workers each; $ROUNDS rounds"
-wrk -t1 -c4 -d1s "http://127.0.0.1:$NGX_PORT$PATH_UNDER_TEST" >/dev/null   # warm-up
-wrk -t1 -c4 -d1s "http://127.0.0.1:$PC_PORT$PATH_UNDER_TEST" >/dev/null
-: > "$work/ngx.txt"; : > "$work/pc.txt"; : > "$work/hs.txt"; : > "$work/rs.txt"; : > "$work/lc.txt"
-if [ "$JWT" = 1 ]; then
-  for h in "$HS_TOKEN:/jwt-hs/x" "$RS_TOKEN:/jwt-rs/x" "$LC_TOKEN:/jwt-lc/x"; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: ${h%%:*}" "http://127.0.0.1:$PC_PORT${h#*:}")
-    [ "$code" = 200 ] || { echo "load.sh: ${h#*:} answered $code with its token" >&2; exit 1; }
-  done
+sign() { "$PC" token sign --expires-in 86400 "$@"; }
+sign --secret "$HS_SECRET" --claim key=hs-key > "$work/tok-hs256"
+sign --secret "$HS_SECRET" --claim key=lc-key > "$work/tok-lc"
+sign --alg RS256 --private-key "$k/rs.pem" --claim key=rs-key > "$work/tok-rs256"
+sign --alg ES256 --private-key "$k/es.pem" --claim key=es-key > "$work/tok-es256"
+sign --alg EdDSA --private-key "$k/ed.pem" --claim key=ed-key > "$work/tok-eddsa"
+if [[ ",$SCENARIOS," == *",rs256-distinct,"* ]]; then
+  for i in $(seq 1000); do sign --alg RS256 --private-key "$k/rs.pem" --claim key=rs-key --claim "jti=$i"; done > "$work/tok-rs256-distinct"
 fi
-for r in $(seq "$ROUNDS"); do
-  n=$(run_wrk "$NGX_PORT"); echo "round $r nginx      $n"; echo "$n" >> "$work/ngx.txt"
-  p=$(run_wrk "$PC_PORT");  echo "round $r portcullis $p"; echo "$p" >> "$work/pc.txt"
-  if [ "$JWT" = 1 ]; then
-    h=$(run_wrk "$PC_PORT" /jwt-hs/x "Authorization: $HS_TOKEN"); echo "round $r pc jwt HS256 $h"; echo "$h" >> "$work/hs.txt"
-    s=$(run_wrk "$PC_PORT" /jwt-rs/x "Authorization: $RS_TOKEN"); echo "round $r pc jwt RS256 $s"; echo "$s" >> "$work/rs.txt"
-    l=$(run_wrk "$PC_PORT" /jwt-lc/x "Authorization: $LC_TOKEN"); echo "round $r pc jwt+limit $l"; echo "$l" >> "$work/lc.txt"
-  fi
+
+"$PC" -c "$work/pc/config.yaml" & PC_PID=$!; pids+=($PC_PID)
+"$PC" -c "$work/pc2/config.yaml" & PC2_PID=$!; pids+=($PC2_PID)
+
+wait_up() { for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$1/hello" && return 0; sleep 0.1; done; echo "load.sh: port $1 did not come up" >&2; exit 1; }
+wait_up "$UP_PORT"; wait_up "$NGX_PORT"; wait_up "$PC_PORT"; wait_up "$PC2_PORT"
+NGX_PIDS=$(pgrep -P "$(cat "$work/ngx/nginx.pid")" | tr '\n' ' ')
+
+# scenario -> "port path tokens-file proxy-pids"
+spec() {
+  case $1 in
+    upstream) echo "$UP_PORT /hello - -" ;;
+    nginx) echo "$NGX_PORT /hello - $NGX_PIDS" ;;
+    none) echo "$PC_PORT /hello - $PC_PID" ;;
+    limit-count) echo "$PC_PORT /lc/x - $PC_PID" ;;
+    hs256 | rs256 | es256 | eddsa | rs256-distinct) echo "$PC_PORT /jwt/x $work/tok-$1 $PC_PID" ;;
+    *-nocache) echo "$PC2_PORT /jwt/x $work/tok-${1%-nocache} $PC2_PID" ;;
+    hs256+limit-count) echo "$PC_PORT /jwt/x $work/tok-lc $PC_PID" ;;
+    hs256-10k) echo "$PC2_PORT /jwt/x $work/tokens-10k.txt $PC2_PID" ;;
+  esac
+}
+# Every scenario's first token must pass before anything is measured.
+for s in "${scen[@]}"; do
+  read -r port path toks _ <<<"$(spec "$s")"
+  hdr=()
+  [ "$toks" = - ] || hdr=(-H "Authorization: $(head -n 1 "$toks")")
+  code=$(curl -s -o /dev/null -w '%{http_code}' "${hdr[@]}" "http://127.0.0.1:$port$path")
+  [ "$code" = 200 ] || { echo "load.sh: scenario $s answered $code" >&2; exit 1; }
 done
 
-col() { awk -v c="$1" '{print $c}' "$2" | median; }
-nr=$(col 1 "$work/ngx.txt"); n50=$(col 2 "$work/ngx.txt"); n99=$(col 3 "$work/ngx.txt")
-pr=$(col 1 "$work/pc.txt");  p50=$(col 2 "$work/pc.txt");  p99=$(col 3 "$work/pc.txt")
+cpu_ticks() { # pids... -> utime+stime in clock ticks
+  local t=0 p
+  for p in "$@"; do
+    [ "$p" = - ] && continue
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+run() { # scenario -> "rps p50ms p99ms p999ms cpu_us_per_req"
+  local port path toks pidlist out before after
+  read -r port path toks pidlist <<<"$(spec "$1")"
+  [ "$toks" = - ] && toks=""
+  # shellcheck disable=SC2086
+  before=$(cpu_ticks $pidlist)
+  out=$(LOAD_TOKENS=$toks wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$here/benches/load.lua" "http://127.0.0.1:$port$path")
+  # shellcheck disable=SC2086
+  after=$(cpu_ticks $pidlist)
+  local rps res
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  res=$(grep '^RESULT' <<<"$out")
+  read -r _ reqs errs p50 p99 p999 <<<"$res"
+  [ "$errs" = 0 ] || echo "  warning: $1: $errs errors" >&2
+  awk -v r="$rps" -v a="$p50" -v b="$p99" -v c="$p999" -v t=$((after - before)) -v n="$reqs" -v hz="$HZ" -v p="$pidlist" \
+    'BEGIN { cpu = (p == "-") ? "-" : sprintf("%.2f", t * 1e6 / hz / n); printf "%s %.3f %.3f %.3f %s\n", r, a/1000, b/1000, c/1000, cpu }'
+}
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "machine: $(nproc) cores, $(uname -r); wrk -t$THREADS -c$CONNS -d${DURATION}s; $WORKERS workers each; $ROUNDS rounds"
+for s in "${scen[@]}"; do
+  read -r port path _ <<<"$(spec "$s")"
+  wrk -t1 -c4 -d1s "http://127.0.0.1:$port/hello" >/dev/null   # warm-up
+  : > "$work/res-$s"
+done
+for r in $(seq "$ROUNDS"); do
+  for s in "${scen[@]}"; do
+    v=$(run "$s"); printf 'round %d %-18s %s\n' "$r" "$s" "$v"; echo "$v" >> "$work/res-$s"
+  done
+done
+
+col() { awk -v c="$1" '$c != "-" {print $c}' "$work/res-$2" | median; }
 echo
-printf '%-28s %12s %10s %10s\n' "scenario (medians)" "requests/s" "p50 ms" "p99 ms"
-printf '%-28s %12.0f %10.3f %10.3f\n' "nginx proxy_pass" "$nr" "$n50" "$n99"
-printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, no plugins" "$pr" "$p50" "$p99"
-if [ "$JWT" = 1 ]; then
-  hr=$(col 1 "$work/hs.txt"); h50=$(col 2 "$work/hs.txt"); h99=$(col 3 "$work/hs.txt")
-  sr=$(col 1 "$work/rs.txt"); s50=$(col 2 "$work/rs.txt"); s99=$(col 3 "$work/rs.txt")
-  printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, jwt-auth HS256" "$hr" "$h50" "$h99"
-  printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, jwt-auth RS256" "$sr" "$s50" "$s99"
-  lr=$(col 1 "$work/lc.txt"); l50=$(col 2 "$work/lc.txt"); l99=$(col 3 "$work/lc.txt")
-  printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, HS256+limit-count" "$lr" "$l50" "$l99"
-fi
-awk -v a="$pr" -v b="$nr" -v c="$p99" -v d="$n99" 'BEGIN {printf "ratio portcullis/nginx: %.2fx requests/s, p99 %.2fx\n", a/b, c/d}'
-if [ "$JWT" = 1 ]; then
-  awk -v a="$hr" -v b="$pr" 'BEGIN {printf "ratio jwt-auth HS256 / no plugin: %.2fx requests/s\n", a/b}'
-  awk -v a="$sr" -v b="$hr" 'BEGIN {printf "ratio jwt-auth RS256 (cached) / HS256: %.2fx requests/s\n", a/b}'
-  awk -v a="$lr" -v b="$hr" 'BEGIN {printf "ratio HS256 + limit-count / HS256: %.2fx requests/s\n", a/b}'
-fi
+printf '%-18s %10s %8s %8s %8s %10s %9s %9s\n' "scenario (median)" "req/s" "p50 ms" "p99 ms" "p99.9 ms" "cpu us/req" "x nginx" "p99/ngx"
+nr=""; n99=""
+if [ -s "$work/res-nginx" ] 2>/dev/null; then nr=$(col 1 nginx); n99=$(col 3 nginx); fi
+declare -A RPS
+for s in "${scen[@]}"; do
+  rr=$(col 1 "$s"); RPS[$s]=$rr
+  awk -v s="$s" -v r="$rr" -v a="$(col 2 "$s")" -v b="$(col 3 "$s")" -v c="$(col 4 "$s")" -v u="$(col 5 "$s")" -v nr="$nr" -v n99="$n99" \
+    'BEGIN { x = (nr == "") ? "-" : sprintf("%.2fx", r / nr); y = (n99 == "") ? "-" : sprintf("%.2fx", b / n99);
+             printf "%-18s %10.0f %8.3f %8.3f %8.3f %10s %9s %9s\n", s, r, a, b, c, u, x, y }'
+done
+ratio() { # label a b target
+  [ -n "${RPS[$2]:-}" ] && [ -n "${RPS[$3]:-}" ] || return 0
+  awk -v l="$1" -v a="${RPS[$2]}" -v b="${RPS[$3]}" -v t="$4" \
+    'BEGIN { printf "%-40s %6.2fx  (target >= %s) %s\n", l, a / b, t, (a / b >= t) ? "met" : "NOT met" }'
+}
+echo
+ratio "no plugin / nginx" none nginx 1.5
+ratio "jwt-auth HS256 / nginx" hs256 nginx 1.3
+ratio "jwt-auth HS256 / no plugin" hs256 none 0.9
+ratio "RS256 cached / HS256" rs256 hs256 0.9
+ratio "jwt-auth + limit-count / jwt-auth" hs256+limit-count hs256 0.95
+ratio "limit-count / no plugin" limit-count none 0.95
