@@ -158,7 +158,7 @@ impl<'de> serde::de::Visitor<'de> for HeaderScan {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<AlgField, A::Error> {
         let mut alg = AlgField::Missing;
-        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+        while let Some(Name(k)) = m.next_key::<Name<'de>>()? {
             if k == "alg" {
                 alg = match m.next_value::<AlgValue<'de>>()?.0 {
                     Some(name) => match Alg::parse(&name) {
@@ -172,6 +172,29 @@ impl<'de> serde::de::Visitor<'de> for HeaderScan {
             }
         }
         Ok(alg)
+    }
+}
+
+/// An object's member name, borrowed from the input unless it has escapes. serde's own
+/// `Cow<str>` always deserializes to an owned `String`: an allocation per member per token.
+struct Name<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -218,7 +241,7 @@ impl<'de> serde::Deserialize<'de> for AlgValue<'de> {
                 self,
                 mut a: A,
             ) -> Result<Self::Value, A::Error> {
-                while a.next_entry::<Cow<'de, str>, Skip>()?.is_some() {}
+                while a.next_entry::<Skip, Skip>()?.is_some() {}
                 Ok(AlgValue(None))
             }
         }
@@ -276,7 +299,7 @@ impl<'de> serde::Deserialize<'de> for Skip {
                 Ok(Skip)
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Skip, A::Error> {
-                while a.next_entry::<Cow<'de, str>, Skip>()?.is_some() {}
+                while a.next_entry::<Skip, Skip>()?.is_some() {}
                 Ok(Skip)
             }
         }
@@ -304,7 +327,7 @@ impl<'de> serde::de::Visitor<'de> for Scan<'_> {
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Scanned, A::Error> {
         let mut out = Scanned::default();
-        while let Some(k) = m.next_key::<Cow<'de, str>>()? {
+        while let Some(Name(k)) = m.next_key::<Name<'de>>()? {
             if !self.key.is_empty() && k == self.key {
                 out.key = Some(m.next_value::<Any>()?.0);
             } else if k == "exp" {
@@ -363,7 +386,7 @@ impl<'de> serde::Deserialize<'de> for Any {
                 Ok(Any(ClaimValue::Other))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Any, A::Error> {
-                while a.next_entry::<Cow<'de, str>, Skip>()?.is_some() {}
+                while a.next_entry::<Skip, Skip>()?.is_some() {}
                 Ok(Any(ClaimValue::Other))
             }
         }

@@ -4,6 +4,7 @@
 //! claims, attach the consumer. Every failure is a 401 with a generic message and
 //! `WWW-Authenticate: Bearer realm="..."`; the detailed reason goes to the log only.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::consumers::{ConsumerIndex, Credential, Material, Scheme};
@@ -96,20 +97,21 @@ enum Source {
     Cookie,
 }
 
-fn fetch(conf: &RouteConf, req: &Request<'_>) -> Option<(Vec<u8>, Source)> {
+/// The token, borrowed from the request unless it had to be URL-decoded (query).
+fn fetch<'r>(conf: &RouteConf, req: &'r Request<'_>) -> Option<(Cow<'r, [u8]>, Source)> {
     if let Some(v) = req.header(&conf.header) {
         let token = match v.get(..7) {
-            Some(b"Bearer ") | Some(b"bearer ") => v[7..].to_vec(),
-            _ => v.to_vec(),
+            Some(b"Bearer ") | Some(b"bearer ") => &v[7..],
+            _ => v,
         };
-        return Some((token, Source::Header));
+        return Some((Cow::Borrowed(token), Source::Header));
     }
     if let Some(q) = req.query() {
         if let Some(v) = source::query_args(q, &conf.query).next() {
-            return Some((v, Source::Query));
+            return Some((Cow::Owned(v), Source::Query));
         }
     }
-    source::cookie(req.headers("cookie"), &conf.cookie).map(|v| (v.to_vec(), Source::Cookie))
+    source::cookie(req.headers("cookie"), &conf.cookie).map(|v| (Cow::Borrowed(v), Source::Cookie))
 }
 
 /// Strips the source the token was read from (APISIX does this before verifying).
