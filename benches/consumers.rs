@@ -33,10 +33,25 @@ use portcullis::snapshot::Snapshot;
 use portcullis::store::{EmbeddedStore, Keyring, Op, Store};
 use serde_json::json;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Figures {
     open: Duration,
     p50: Duration,
     p99: Duration,
+    /// Resident memory the opened control plane added (store cache, objects, index).
+    rss: u64,
+}
+
+/// This process's resident set size in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn entry(value: serde_json::Value) -> Vec<u8> {
@@ -45,7 +60,33 @@ fn entry(value: serde_json::Value) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Fills a store with `n` consumers, then measures opening it in a fresh process, so the
+/// resident memory it reports is the opened control plane's, not what filling left behind.
 fn run(n: usize, dir: &Path) -> Figures {
+    fill(n, dir);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--open-only", dir.to_str().unwrap(), &n.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    Figures {
+        open: Duration::from_nanos(v[0]),
+        p50: Duration::from_nanos(v[1]),
+        p99: Duration::from_nanos(v[2]),
+        rss: v[3],
+    }
+}
+
+fn fill(n: usize, dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
     {
@@ -64,6 +105,12 @@ fn run(n: usize, dir: &Path) -> Figures {
         }
         store.apply(&ops).unwrap();
     }
+}
+
+/// The child: opens the store as the gateway does, then times 200 credential PUTs; prints
+/// `open_ns p50_ns p99_ns rss_bytes`.
+fn open_and_put(n: usize, dir: &Path) {
+    let before = rss();
     let cfg = NodeConfig::from_yaml("", Path::new(".")).unwrap();
     let shared = Arc::new(Shared::new(cfg, Snapshot::empty()));
     let started = Instant::now();
@@ -101,14 +148,23 @@ fn run(n: usize, dir: &Path) -> Figures {
         assert_eq!(r.status, 200, "{}", r.body);
     }
     times.sort();
-    Figures {
-        open,
-        p50: times[times.len() / 2],
-        p99: times[times.len() * 99 / 100],
-    }
+    let added = rss().saturating_sub(before);
+    println!(
+        "{} {} {} {}",
+        open.as_nanos(),
+        times[times.len() / 2].as_nanos(),
+        times[times.len() * 99 / 100].as_nanos(),
+        added
+    );
+    drop(ctl);
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--open-only") {
+        open_and_put(args[i + 2].parse().unwrap(), Path::new(&args[i + 1]));
+        return;
+    }
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
@@ -118,11 +174,15 @@ fn main() {
     let small = run(10, &base.join("small"));
     let big = run(n, &base.join("big"));
     let _ = std::fs::remove_dir_all(&base);
-    println!("consumers  open        PUT p50     PUT p99");
-    for (label, f) in [("10", &small), (n.to_string().as_str(), &big)] {
+    println!("consumers  open        PUT p50     PUT p99     resident added  per consumer");
+    for (label, f, count) in [("10", &small, 10), (n.to_string().as_str(), &big, n)] {
         println!(
-            "{label:>9}  {:>9.1?}  {:>9.2?}  {:>9.2?}",
-            f.open, f.p50, f.p99
+            "{label:>9}  {:>9.1?}  {:>9.2?}  {:>9.2?}  {:>10.1} MiB  {:>8.0} B",
+            f.open,
+            f.p50,
+            f.p99,
+            f.rss as f64 / 1048576.0,
+            f.rss as f64 / count as f64
         );
     }
     println!(
