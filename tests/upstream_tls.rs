@@ -4,8 +4,9 @@
 //! Covered: verification with the custom CA (IP address and DNS names), the server name per
 //! `pass_host` (SNI and `Host`), refusal of a wrong name or an unknown CA with a 502 JSON answer,
 //! `tls.verify: false`, pooled TLS connections (one TCP connection for many requests, a closed
-//! one replaced), bodies both ways in both framings, client certificates (mutual TLS), and a
-//! bad CA file stopping the start.
+//! one replaced), bodies both ways in both framings, client certificates (mutual TLS, also
+//! through the Admin API, with the key encrypted in the store), and a bad CA file stopping the
+//! start.
 //!
 //! Tests run on both drivers (io_uring and forced epoll), with one worker so the client
 //! connection and the upstream pool it uses live on the same core.
@@ -14,11 +15,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::client::{Conn, Response};
+use common::client::{request, Conn, Response};
 use common::upstream::Upstream;
-use common::{both_drivers, Driver, Gateway, GatewayOpts, TempDir};
+use common::{both_drivers, Driver, Gateway, GatewayOpts, TempDir, ADMIN_KEY};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde_json::{json, Value};
 
 /// The DNS name in the upstream's certificate (besides the IP address 127.0.0.1).
 const NAME: &str = "upstream.test";
@@ -329,14 +331,19 @@ fn bodies_in_both_framings_both_ways() {
     });
 }
 
+/// A client certificate signed by the CA, and its key, in PEM.
+fn client_identity(pki: &Pki) -> (String, String) {
+    let (_, _, client_pem) = pki.leaf(&["gateway.test"]);
+    client_pem
+        .split_once("-----BEGIN PRIVATE KEY-----")
+        .map(|(c, k)| (c.to_owned(), format!("-----BEGIN PRIVATE KEY-----{k}")))
+        .expect("certificate then key")
+}
+
 #[test]
 fn client_certificates_for_mutual_tls() {
     let pki = Pki::new();
-    let (_, _, client_pem) = pki.leaf(&["gateway.test"]);
-    let (cert_pem, key_pem) = client_pem
-        .split_once("-----BEGIN PRIVATE KEY-----")
-        .map(|(c, k)| (c.to_owned(), format!("-----BEGIN PRIVATE KEY-----{k}")))
-        .expect("certificate then key");
+    let (cert_pem, key_pem) = client_identity(&pki);
     let yaml_block = |s: &str| {
         s.trim()
             .lines()
@@ -387,4 +394,89 @@ fn a_bad_trusted_certificate_file_stops_the_start() {
         assert!(err.contains("ssl_trusted_certificate: "), "{err}");
         assert!(err.contains(why), "{err}");
     }
+}
+
+fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> Response {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let raw = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: {ADMIN_KEY}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    request(gw.admin_addr(), raw.as_bytes())
+}
+
+#[test]
+fn admin_api_https_upstreams_with_a_client_key_kept_encrypted() {
+    let pki = Pki::new();
+    let (cert_pem, key_pem) = client_identity(&pki);
+    let up = pki.upstream(true);
+    let gw = Gateway::start(GatewayOpts {
+        workers: 1,
+        standalone: None,
+        extra_config: trusting(&pki),
+        ..Default::default()
+    });
+    let upstream = |tls: Value| json!({"type": "roundrobin", "scheme": "https", "nodes": {up.addr.to_string(): 1}, "tls": tls});
+
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/upstreams/u1",
+        Some(upstream(json!({"client_cert_id": "1"}))),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.json()["error_msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("client_cert_id")),
+        "{}",
+        r.text()
+    );
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/upstreams/u1",
+        Some(upstream(
+            json!({"client_cert": cert_pem, "client_key": "x".repeat(80)}),
+        )),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/upstreams/u1",
+        Some(upstream(
+            json!({"client_cert": cert_pem, "client_key": key_pem}),
+        )),
+    );
+    assert!((200..300).contains(&r.status), "{}", r.text());
+    let sealed = r.json()["value"]["tls"]["client_key"].clone();
+    assert!(
+        sealed.as_str().is_some_and(|k| !k.contains("PRIVATE KEY")),
+        "answered sealed: {sealed}"
+    );
+    let r = admin(&gw, "GET", "/apisix/admin/upstreams/u1", None);
+    assert_eq!(r.json()["value"]["tls"]["client_key"], json!(key_pem));
+    let r = admin(
+        &gw,
+        "PUT",
+        "/apisix/admin/routes/r1",
+        Some(json!({"uri": "/*", "upstream_id": "u1"})),
+    );
+    assert!((200..300).contains(&r.status), "{}", r.text());
+
+    let r = get_host(&mut Conn::open(gw.addr()), "/via-admin", NAME);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(sni(&r).as_deref(), Some(NAME));
+
+    let store = std::fs::read(gw.dir.path().join("data").join("store.redb")).expect("store");
+    let key_line = key_pem.lines().nth(1).expect("a base64 line");
+    assert!(
+        !store
+            .windows(key_line.len())
+            .any(|w| w == key_line.as_bytes()),
+        "the client key reached the store in plaintext"
+    );
 }
