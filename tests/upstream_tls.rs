@@ -198,12 +198,39 @@ fn an_unknown_ca_is_refused_unless_verification_is_off() {
         assert!(gw.stderr().contains("UnknownIssuer"), "{}", gw.stderr());
         drop(gw);
 
-        let gw = gateway(driver, &up, "      tls:\n        verify: false\n", "");
+        let gw = gateway(
+            driver,
+            &up,
+            "      tls:\n        verify: false\n      keepalive_pool:\n        size: 2\n",
+            "",
+        );
         let mut c = Conn::open(gw.addr());
-        for host in [NAME, "any.name"] {
+        let before = up.connections();
+        for host in [NAME, "a.test", "b.test"] {
             let r = get_host(&mut c, "/unverified", host);
             assert_eq!(r.status, 200, "{driver:?} {host}: {}", r.text());
         }
+        assert_eq!(
+            up.connections(),
+            before + 3,
+            "one connection per server name"
+        );
+        // At most `size` idle connections per node, whatever the names: the first name's,
+        // the oldest, made room for the third.
+        assert_eq!(
+            get_host(&mut c, "/again", "b.test").json()["served_on_connection"],
+            2
+        );
+        assert_eq!(
+            get_host(&mut c, "/again", "a.test").json()["served_on_connection"],
+            2
+        );
+        assert_eq!(up.connections(), before + 3);
+        assert_eq!(
+            get_host(&mut c, "/again", NAME).json()["served_on_connection"],
+            1
+        );
+        assert_eq!(up.connections(), before + 4, "{driver:?}");
         assert!(
             gw.stderr().contains("tls.verify is false"),
             "warned: {}",

@@ -6,7 +6,10 @@
 //! Each worker owns its pool (no lock, no sharing): a connection is only ever reused by the core
 //! that opened it. Connections are handed out last-in first-out (the warmest first), dropped once
 //! they have served `keepalive_pool.requests` requests or idled past `idle_timeout`, and at most
-//! `keepalive_pool.size` idle ones are kept per key. A connection idle for a while is checked
+//! `keepalive_pool.size` idle ones are kept per node address, whatever their server names: with
+//! `pass_host: pass` the client picks the server name, and a client sending many names must not
+//! make the pool keep a connection for each (APISIX caps each name separately). Idle
+//! connections are listed per address, so finding one for a name scans at most `size` entries. A connection idle for a while is checked
 //! with a non-blocking `MSG_PEEK` before reuse ([`UpStream::still_open`]), so one the upstream
 //! has closed is discarded instead of failing a request; the proxy still retries the rare race
 //! on a fresh connection when that is safe.
@@ -45,6 +48,7 @@ pub struct UpConn {
 }
 
 struct Idle {
+    tls: Option<(u64, ServerName<'static>)>,
     conn: UpConn,
     since: Instant,
     idle_timeout: Duration,
@@ -53,15 +57,21 @@ struct Idle {
 /// The worker's idle upstream connections.
 #[derive(Default)]
 pub struct Pool {
-    idle: HashMap<PoolKey, Vec<Idle>>,
+    idle: HashMap<SocketAddr, Vec<Idle>>,
 }
 
 impl Pool {
     /// Takes the most recently parked live connection for `key`, if any.
     pub fn take(&mut self, key: &PoolKey) -> Option<UpConn> {
-        let list = self.idle.get_mut(key)?;
+        let list = self.idle.get_mut(&key.addr)?;
         let now = Instant::now();
-        while let Some(idle) = list.pop() {
+        let mut i = list.len();
+        while i > 0 {
+            i -= 1;
+            if list[i].tls != key.tls {
+                continue;
+            }
+            let idle = list.remove(i);
             let age = now.saturating_duration_since(idle.since);
             if age >= idle.idle_timeout {
                 continue;
@@ -76,17 +86,18 @@ impl Pool {
         None
     }
 
-    /// Parks `conn` for reuse, unless it has served its quota or the pool for `key` is full
-    /// (then the oldest idle connection makes room).
+    /// Parks `conn` for reuse, unless it has served its quota. When `size` connections to the
+    /// address are idle already, the oldest makes room.
     pub fn put(&mut self, key: PoolKey, conn: UpConn, cfg: &KeepalivePool) {
         if conn.served >= cfg.requests || cfg.idle_timeout.is_zero() || cfg.size == 0 {
             return;
         }
-        let list = self.idle.entry(key).or_default();
+        let list = self.idle.entry(key.addr).or_default();
         if list.len() >= cfg.size as usize {
             list.remove(0);
         }
         list.push(Idle {
+            tls: key.tls,
             conn,
             since: Instant::now(),
             idle_timeout: cfg.idle_timeout,
