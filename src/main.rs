@@ -171,6 +171,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let shared = Arc::new(Shared::new(config, snapshot));
     let cfg = &shared.config;
+    // Read the trusted CA certificates now: a bad file stops the start, not the first request.
+    shared
+        .upstream_tls
+        .load()
+        .map_err(|e| anyhow::anyhow!("cannot set up TLS to upstreams: {e}"))?;
     // The Admin API and its store are the configuration source unless a standalone file is;
     // the stored configuration is loaded and published before any worker accepts a request.
     let admin = if standalone.is_some() {

@@ -5,7 +5,8 @@
 //! The secret fields are the `encrypt_fields` of each plugin in an object's `plugins`
 //! ([`Registry::encrypt_fields`]: jwt-auth `secret` and `private_key`, Kong jwt `secret`,
 //! limit-count `redis_password`), in consumers, credentials, routes, services, global rules and
-//! plugin configs alike, and the `token` of a secret manager (`/apisix/secrets/...`). A string
+//! plugin configs alike, the `token` of a secret manager (`/apisix/secrets/...`), and an
+//! upstream's `tls.client_key` (in upstreams, and inline in routes and services). A string
 //! that is a secret reference (`$env://...`, `$secret://...`) is stored as it is: it names a
 //! secret, it is not one, and it has to stay readable to be resolved.
 //!
@@ -129,18 +130,30 @@ pub fn secret_fields(key: &str, value: &Value) -> Vec<String> {
             Vec::new()
         };
     }
-    let Some(plugins) = value.get("plugins").and_then(Value::as_object) else {
-        return Vec::new();
+    // An upstream's client certificate key (mutual TLS), in an upstream or inline in a route
+    // or service.
+    let client_key = if key.starts_with("/apisix/upstreams/") {
+        Some("/tls/client_key")
+    } else if key.starts_with("/apisix/routes/") || key.starts_with("/apisix/services/") {
+        Some("/upstream/tls/client_key")
+    } else {
+        None
     };
-    plugins
-        .iter()
-        .flat_map(|(name, conf)| {
-            Registry::encrypt_fields(name)
-                .iter()
-                .filter(|field| is_secret(conf.get(**field)))
-                .map(move |field| format!("/plugins/{}/{field}", escape(name)))
-        })
-        .collect()
+    let mut fields: Vec<String> = client_key
+        .filter(|p| is_secret(value.pointer(p)))
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    let Some(plugins) = value.get("plugins").and_then(Value::as_object) else {
+        return fields;
+    };
+    fields.extend(plugins.iter().flat_map(|(name, conf)| {
+        Registry::encrypt_fields(name)
+            .iter()
+            .filter(|field| is_secret(conf.get(**field)))
+            .map(move |field| format!("/plugins/{}/{field}", escape(name)))
+    }));
+    fields
 }
 
 /// A JSON pointer reference token (RFC 6901).
@@ -216,6 +229,25 @@ mod tests {
                 "/plugins/jwt-auth/private_key"
             ]
         );
+        let upstream = json!({"scheme": "https", "tls": {"client_cert": "c", "client_key": "k"}});
+        assert_eq!(
+            secret_fields("/apisix/upstreams/1", &upstream),
+            ["/tls/client_key"]
+        );
+        let inline = json!({"upstream": upstream, "plugins": {"jwt": {"secret": "k"}}});
+        assert_eq!(
+            secret_fields("/apisix/services/1", &inline),
+            ["/upstream/tls/client_key", "/plugins/jwt/secret"]
+        );
+        assert_eq!(
+            secret_fields("/apisix/routes/1", &json!({"upstream": {"nodes": {}}})),
+            Vec::<String>::new()
+        );
+        let (sealed, pointers) = ar.seal("/apisix/routes/1", &inline).unwrap();
+        assert_ne!(sealed["upstream"]["tls"]["client_key"], "k");
+        let mut opened = sealed;
+        ar.open("/apisix/routes/1", &mut opened, &pointers).unwrap();
+        assert_eq!(opened, inline);
         let vault = json!({"uri": "http://v", "prefix": "kv", "token": "root-token"});
         let key = "/apisix/secrets/vault/1";
         let (sealed, pointers) = ar.seal(key, &vault).unwrap();

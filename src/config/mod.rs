@@ -96,6 +96,10 @@ pub struct NodeConfig {
     /// `jwt_cache_size`: entries of each worker's verified-token cache (asymmetric algorithms);
     /// `0` disables it. Defaults to `10000`.
     pub jwt_cache_size: usize,
+    /// `ssl_trusted_certificate`: the CA certificates `https` upstreams are verified against, as
+    /// APISIX's `apisix.ssl.ssl_trusted_certificate`. A file path is resolved against the config
+    /// file's directory. Defaults to `system`.
+    pub ssl_trusted_certificate: TrustedCa,
     /// `timeouts`: client-side timeouts. Defaults to [`Timeouts::default`].
     pub timeouts: Timeouts,
     /// `limits`: request size and connection limits. Defaults to [`Limits::default`].
@@ -105,6 +109,18 @@ pub struct NodeConfig {
     /// `data_encryption`: encryption of secret fields in the store.
     /// Defaults to [`DataEncryption::default`].
     pub data_encryption: DataEncryption,
+}
+
+/// The CA certificates trusted for `https` upstreams.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TrustedCa {
+    /// The operating system's store (on Linux the bundle under `/etc/ssl/certs`, or the files
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` name).
+    #[default]
+    System,
+    /// Only the certificates of this PEM file, instead of the system's (as in APISIX, where a
+    /// path replaces `system`). Read and checked at start.
+    File(PathBuf),
 }
 
 /// Which I/O driver the workers run on.
@@ -329,6 +345,9 @@ impl NodeConfig {
         let mut config = NodeConfig::try_from(raw)?;
         config.data_dir = base_dir.join(&config.data_dir);
         config.standalone = config.standalone.map(|p| base_dir.join(p));
+        if let TrustedCa::File(p) = &mut config.ssl_trusted_certificate {
+            *p = base_dir.join(&*p);
+        }
         Ok(config)
     }
 }

@@ -67,6 +67,9 @@ pub(super) struct RawNodeConfig {
     pub log_level: Field<String>,
     /// Verified-token cache entries per worker; `0` disables it. Defaults to `10000`.
     pub jwt_cache_size: Field<usize>,
+    /// CA certificates trusted for `https` upstreams: `system` or a PEM file. Defaults to
+    /// `system`.
+    pub ssl_trusted_certificate: Field<String>,
     /// Client-side timeouts. Defaults to every timeout's own default.
     pub timeouts: Field<RawTimeouts>,
     /// Size and connection limits. Defaults to every limit's own default.
@@ -92,6 +95,7 @@ impl RawNodeConfig {
         "server_header",
         "log_level",
         "jwt_cache_size",
+        "ssl_trusted_certificate",
         "timeouts",
         "limits",
         "deployment",

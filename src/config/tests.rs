@@ -648,7 +648,8 @@ fn unknown_keys_are_named_with_their_path() {
         [
             "1: unknown field, expected one of `node_listen`, `ssl_listen`, `workers`, `cpu_pinning`, \
              `io_driver`, `data_dir`, `standalone`, `trusted_addresses`, `server_header`, `log_level`, \
-             `jwt_cache_size`, `timeouts`, `limits`, `deployment`, `data_encryption`",
+             `jwt_cache_size`, `ssl_trusted_certificate`, `timeouts`, `limits`, `deployment`, \
+             `data_encryption`",
             "deployment.etcd_x: unknown field, expected one of `role`, `admin`",
             "deployment.admin.admin_listen.tls: unknown field, expected one of `ip`, `port`, `enable_http2`",
         ]

@@ -18,8 +18,9 @@ use super::raw::{
 };
 use super::{
     compat, default_admin_allow, AdminConfig, AdminKey, AdminRole, Cidr, ConfigError,
-    DataEncryption, IoDriver, KeyringKey, Limits, NodeConfig, Timeouts, DEFAULT_ADMIN_LISTEN,
-    DEFAULT_DATA_DIR, DEFAULT_NODE_LISTEN, DEFAULT_SERVER_HEADER, DEFAULT_SSL_LISTEN,
+    DataEncryption, IoDriver, KeyringKey, Limits, NodeConfig, Timeouts, TrustedCa,
+    DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_NODE_LISTEN, DEFAULT_SERVER_HEADER,
+    DEFAULT_SSL_LISTEN,
 };
 
 /// The most workers a node may be configured with.
@@ -82,6 +83,15 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             }
             Ok(n)
         });
+        let ssl_trusted_certificate = p.check(
+            "ssl_trusted_certificate",
+            raw.ssl_trusted_certificate,
+            TrustedCa::System,
+            |s| match s.as_str() {
+                "system" => Ok(TrustedCa::System),
+                _ => path(s).map(TrustedCa::File),
+            },
+        );
         let timeouts = p
             .section("timeouts", raw.timeouts)
             .and_then(|t| timeouts(&mut p, t));
@@ -152,6 +162,8 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             server_header,
             log_level,
             jwt_cache_size,
+            // `None` only after a problem was recorded, which returned above.
+            ssl_trusted_certificate: ssl_trusted_certificate.unwrap_or_default(),
             timeouts,
             limits,
             admin,

@@ -97,7 +97,7 @@ services:
     protocol: grpc
   - name: t
     host: up.local
-    tls_verify: true
+    tls_verify_depth: 2
     routes:
       - name: r
         paths: ["~/regex$"]
@@ -112,7 +112,7 @@ plugins:
     for needle in [
         "certificates",
         "services[0]: protocol grpc",
-        "services[1].tls_verify",
+        "services[1].tls_verify_depth",
         "services[1].routes[0]: regex path",
         "consumers[0].keyauth_credentials",
         "plugins[0] (rate-limiting)",
@@ -229,4 +229,25 @@ fn fuzz_config_corpus_replays() {
         replayed += 1;
     }
     assert!(replayed >= 5);
+}
+
+#[test]
+fn https_services_keep_their_tls_verify() {
+    let t = translate(&doc(r#"
+_format_version: "3.0"
+services:
+  - name: checked
+    url: https://up.local/api
+  - name: unchecked
+    url: https://up.local:8443
+    tls_verify: false
+"#));
+    assert!(t.errors.is_empty() && t.skipped.is_empty(), "{t:?}");
+    let checked = &get(&t, "/apisix/services/checked")["upstream"];
+    assert_eq!(checked["scheme"], json!("https"));
+    assert_eq!(checked["nodes"], json!({"up.local:443": 1}));
+    assert_eq!(checked.get("tls"), None, "verified: our default");
+    let unchecked = &get(&t, "/apisix/services/unchecked")["upstream"];
+    assert_eq!(unchecked["tls"], json!({"verify": false}));
+    crate::model::Upstream::from_json(unchecked, None).expect("a valid upstream");
 }

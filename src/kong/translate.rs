@@ -303,6 +303,10 @@ fn upstream_of(o: &Map<String, Value>, path: &str, t: &mut Translation) -> Optio
     if let Some(r) = o.get("retries").and_then(Value::as_u64) {
         up["retries"] = json!(r);
     }
+    // Kong's `tls_verify` unset leaves nginx's default (off); ours verifies unless told not to.
+    if let Some(v) = o.get("tls_verify").and_then(Value::as_bool) {
+        up["tls"] = json!({ "verify": v });
+    }
     Some((up, upath))
 }
 
@@ -330,6 +334,7 @@ fn service(o: &Map<String, Value>, path: &str, cx: &mut Cx, t: &mut Translation)
             "write_timeout",
             "read_timeout",
             "retries",
+            "tls_verify",
             "routes",
             "plugins",
             "tags",

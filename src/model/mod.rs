@@ -33,7 +33,9 @@ pub use pattern::{HostPattern, UriPattern};
 pub use route::Route;
 pub use service::Service;
 pub use standalone::{load_standalone_file, parse_standalone, parse_text, ConfigSet};
-pub use upstream::{KeepalivePool, LbType, PassHost, Scheme, Upstream, UpstreamTimeout};
+pub use upstream::{
+    ClientCert, KeepalivePool, LbType, PassHost, Scheme, TlsOptions, Upstream, UpstreamTimeout,
+};
 
 /// Every problem found in one object (or one file), each a message prefixed with its field path.
 ///

@@ -1,9 +1,10 @@
 //! [`Upstream`]: where a route's requests go, from an APISIX upstream object (standalone, inline in
 //! a route or service, or `PUT /apisix/admin/upstreams/{id}`).
 //!
-//! Supported: `roundrobin` over static `nodes`, `http` scheme, `pass_host`, timeouts, retries and
-//! the keepalive pool. The rest of APISIX's upstream is either refused as not supported yet (other
-//! balancers and schemes, service discovery) or accepted and ignored, as listed in [`IGNORED`].
+//! Supported: `roundrobin` over static `nodes`, `http` and `https` schemes (with the `tls` object,
+//! see [`tls`]), `pass_host`, timeouts, retries and the keepalive pool. The rest of APISIX's
+//! upstream is either refused as not supported yet (other balancers and schemes, service
+//! discovery) or accepted and ignored, as listed in [`IGNORED`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +18,9 @@ use super::{meta, ValidationErrors};
 
 #[cfg(test)]
 mod tests;
+pub mod tls;
+
+pub use tls::{ClientCert, TlsOptions};
 
 /// Every field of APISIX's upstream schema, which refuses any other (`additionalProperties`).
 const FIELDS: &[&str] = &[
@@ -44,10 +48,10 @@ const FIELDS: &[&str] = &[
     "service_name",
 ];
 
-/// Fields accepted and ignored: `hash_on` and `key` only serve the `chash` balancer, `tls` only
-/// `https` upstreams and `discovery_args` only discovery, all refused elsewhere; `checks` (health
-/// checks) is not run yet, and a node that fails is retried on the next one instead.
-pub(crate) const IGNORED: &[&str] = &["hash_on", "key", "checks", "tls", "discovery_args"];
+/// Fields accepted and ignored: `hash_on` and `key` only serve the `chash` balancer and
+/// `discovery_args` only discovery, both refused elsewhere; `checks` (health checks) is not run
+/// yet, and a node that fails is retried on the next one instead.
+pub(crate) const IGNORED: &[&str] = &["hash_on", "key", "checks", "discovery_args"];
 
 /// Load-balancing algorithm (`type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -61,9 +65,11 @@ pub enum LbType {
 /// Protocol spoken to the nodes (`scheme`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Scheme {
-    /// Plain HTTP/1.1. The only one supported yet.
+    /// Plain HTTP/1.1.
     #[default]
     Http,
+    /// HTTP/1.1 over TLS, with the upstream's `tls` options.
+    Https,
 }
 
 impl Scheme {
@@ -71,6 +77,7 @@ impl Scheme {
     pub fn default_port(self) -> u16 {
         match self {
             Scheme::Http => 80,
+            Scheme::Https => 443,
         }
     }
 }
@@ -148,6 +155,9 @@ pub struct Upstream {
     pub nodes: Vec<Node>,
     /// Protocol to the nodes. Defaults to `http`.
     pub scheme: Scheme,
+    /// TLS to the nodes of an `https` upstream (unused for `http`). Defaults to verifying the
+    /// nodes' certificates, without a client certificate.
+    pub tls: TlsOptions,
     /// The `Host` header sent (`pass_host` and `upstream_host`). Defaults to `pass`.
     pub pass_host: PassHost,
     /// Connect, send and read timeouts. Defaults to 60 s each.
@@ -213,6 +223,7 @@ impl Upstream {
                 None
             }
         };
+        let tls = tls::tls(&mut o);
         let pass_host = pass_host(&mut o);
         let timeout = timeout(&mut o);
         let retries = o
@@ -234,6 +245,7 @@ impl Upstream {
             lb,
             nodes: nodes?,
             scheme,
+            tls: tls.unwrap_or_default(),
             pass_host,
             timeout,
             retries,
@@ -273,7 +285,8 @@ fn lb_type(o: &mut Obj<'_, '_>) -> LbType {
 fn scheme(o: &mut Obj<'_, '_>) -> Scheme {
     o.opt("scheme", |v| match v.as_str() {
         Some("http") => Ok(Scheme::Http),
-        Some(s @ ("https" | "grpc" | "grpcs" | "tcp" | "tls" | "udp" | "kafka")) => {
+        Some("https") => Ok(Scheme::Https),
+        Some(s @ ("grpc" | "grpcs" | "tcp" | "tls" | "udp" | "kafka")) => {
             Err(format!("scheme {s:?} is not supported yet"))
         }
         _ => Err(format!("matches none of the enum values, got {v}")),

@@ -72,6 +72,7 @@ mod tests {
                 })
                 .collect(),
             pass_host: PassHost::Pass,
+            tls: None,
             connect_timeout: Duration::from_secs(1),
             send_timeout: Duration::from_secs(1),
             read_timeout: Duration::from_secs(1),

@@ -4,18 +4,23 @@
 //! (skipping interim `1xx`) → send the response head → relay the response body → park the
 //! upstream connection for reuse when both sides left it clean.
 //!
-//! Failures map to statuses in one place ([`Fail`]): connect refused or an upstream that breaks
-//! before answering → 502, a connect or read timeout → 504, a body over the limit → 413. Once a
-//! response has started, a failure can only close the client connection.
+//! Failures map to statuses in one place ([`Fail`]): connect refused, a failed TLS handshake
+//! (certificate included) or an upstream that breaks before answering → 502, a connect (TCP and
+//! TLS handshake together) or read timeout → 504, a body over the limit → 413. Once a response
+//! has started, a failure can only close the client connection.
+//!
+//! For an `https` upstream the `Host` value is settled before connecting: its host is the TLS
+//! server name (see [`super::tls`]), part of the pool key.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
+use rustls::pki_types::ServerName;
 
 use crate::http::{
     parse_response, write_chunk_header, BodyFraming, ChunkedDecoder, RequestHead, ResponseHead,
@@ -29,8 +34,10 @@ use crate::snapshot::{RouteEntry, UpstreamTarget};
 use super::conn::{Bufs, ConnInfo, READ_BUF};
 use super::forward::{self, ClientInfo, Framing};
 use super::io::{read_some, write_all, write_range, IoFail};
-use super::pool::UpConn;
+use super::pool::{PoolKey, UpConn};
 use super::reply;
+use super::stream::UpStream;
+use super::tls::Connector;
 use super::worker::Worker;
 
 /// Bodies up to this size that already sit in the read buffer go out in the same write as the
@@ -253,7 +260,8 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
     // Connect and send the head; a pooled connection that turns out dead before answering is
     // replaced by a fresh one when resending is safe.
     let mut tried = Vec::new();
-    let (node, addr, mut conn) = connect(w, up, &mut tried, Instant::now()).await?;
+    let host_of = |node: usize| upstream_host(head, &bufs.rbuf, up, node);
+    let (node, dest, mut conn) = connect(w, up, host_of, &mut tried, Instant::now()).await?;
     let resp = loop {
         build_head(bufs, head, up, node, &client_info, &plan, edits);
         let result = match send_request(w, client, &mut conn, bufs, head, &plan, up).await {
@@ -268,10 +276,10 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
                 let stale = conn.reused && matches!(e, IoFail::Eof | IoFail::Err(_));
                 if stale && replayable && idempotent {
                     tracing::debug!(upstream = %up.name, "pooled connection was closed; retrying on a fresh one");
-                    conn = connect_node(up, node).await?;
+                    conn = connect_node(up, &dest).await?;
                     continue;
                 }
-                tracing::warn!(upstream = %up.name, %addr, error = ?e, "upstream failed before answering");
+                tracing::warn!(upstream = %up.name, addr = %dest.key.addr, error = ?e, "upstream failed before answering");
                 return Err(upstream_fail(&e));
             }
             Err(RespFail::Client) => return Err(Fail::Client),
@@ -279,17 +287,88 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
         }
     };
     conn.served += 1;
-    relay_response(w, client, conn, bufs, head, resp, addr, up, &edits.respond).await
+    relay_response(
+        w,
+        client,
+        conn,
+        bufs,
+        head,
+        resp,
+        dest.key,
+        up,
+        &edits.respond,
+    )
+    .await
+}
+
+/// Where a connection goes: the pool key, and for TLS the configuration and server name.
+struct Dest {
+    key: PoolKey,
+    tls: Option<(Arc<Connector>, ServerName<'static>)>,
+}
+
+/// The `Host` value sent to node `node`: per `pass_host`, the client's (the authority the
+/// router saw: an absolute-form target's replaces the Host field), the node's, or
+/// `upstream_host`.
+fn upstream_host<'a>(
+    head: &RequestHead,
+    rb: &'a [u8],
+    up: &'a UpstreamTarget,
+    node: usize,
+) -> &'a [u8] {
+    match &up.pass_host {
+        PassHost::Pass => head
+            .authority(rb)
+            .unwrap_or(up.nodes[node].host_header.as_bytes()),
+        PassHost::Node => up.nodes[node].host_header.as_bytes(),
+        PassHost::Rewrite(h) => h.as_bytes(),
+    }
+}
+
+/// Where to connect for node `node`, whose requests carry `host`; `None` (logged) when the node
+/// cannot be reached: its name did not resolve, or TLS has no usable server name or setup.
+fn dest(w: &Worker, up: &UpstreamTarget, node: usize, host: &[u8]) -> Option<Dest> {
+    let addr = up.nodes[node].addr?;
+    let Some(target) = &up.tls else {
+        return Some(Dest {
+            key: PoolKey { addr, tls: None },
+            tls: None,
+        });
+    };
+    let Some(name) = super::tls::server_name(host) else {
+        tracing::warn!(
+            upstream = %up.name,
+            host = %String::from_utf8_lossy(host),
+            "no TLS server name in the Host sent upstream"
+        );
+        return None;
+    };
+    let connector = match w.shared.upstream_tls.connector(target) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(upstream = %up.name, error = %e, "cannot set up TLS to the upstream");
+            return None;
+        }
+    };
+    Some(Dest {
+        key: PoolKey {
+            addr,
+            tls: Some((connector.id, name.clone())),
+        },
+        tls: Some((connector, name)),
+    })
 }
 
 /// Picks a node and gets a connection to it: from the pool, else a new one. Connection failures
-/// move on to the next node up to the upstream's `retries` (and `retry_timeout`).
-async fn connect(
+/// move on to the next node up to the upstream's `retries` (and `retry_timeout`). `host_of`
+/// gives the `Host` a node's request will carry (its TLS server name).
+async fn connect<'h>(
     w: &Rc<Worker>,
     up: &Arc<UpstreamTarget>,
+    host_of: impl Fn(usize) -> &'h [u8],
     tried: &mut Vec<usize>,
     started: Instant,
-) -> Result<(usize, SocketAddr, UpConn), Fail> {
+) -> Result<(usize, Dest, UpConn), Fail> {
     let mut last = BAD_GATEWAY;
     loop {
         let Some(node) = w.balancers.borrow_mut().pick(up, tried) else {
@@ -299,12 +378,13 @@ async fn connect(
             return Err(last);
         };
         tried.push(node);
-        if let Some(addr) = up.nodes[node].addr {
-            if let Some(conn) = w.pool.borrow_mut().take(addr) {
-                return Ok((node, addr, conn));
+        if let Some(dest) = dest(w, up, node, host_of(node)) {
+            let pooled = w.pool.borrow_mut().take(&dest.key);
+            if let Some(conn) = pooled {
+                return Ok((node, dest, conn));
             }
-            match connect_node(up, node).await {
-                Ok(conn) => return Ok((node, addr, conn)),
+            match connect_node(up, &dest).await {
+                Ok(conn) => return Ok((node, dest, conn)),
                 Err(f) => last = f,
             }
         }
@@ -315,22 +395,36 @@ async fn connect(
     }
 }
 
-/// Opens a new connection to node `node`.
-async fn connect_node(up: &UpstreamTarget, node: usize) -> Result<UpConn, Fail> {
-    let Some(addr) = up.nodes[node].addr else {
-        return Err(BAD_GATEWAY);
-    };
-    match monoio::time::timeout(up.connect_timeout, TcpStream::connect_addr(addr)).await {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            Ok(UpConn {
-                stream,
-                served: 0,
-                reused: false,
-            })
+/// Opens a new connection to `dest`: TCP, then the TLS handshake for `https`, both within the
+/// upstream's connect timeout.
+async fn connect_node(up: &UpstreamTarget, dest: &Dest) -> Result<UpConn, Fail> {
+    let addr = dest.key.addr;
+    let open = async {
+        let tcp = TcpStream::connect_addr(addr)
+            .await
+            .map_err(|e| format!("upstream connect failed: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        match &dest.tls {
+            None => Ok::<_, String>(UpStream::Plain(tcp)),
+            Some((connector, name)) => {
+                let fd = tcp.as_raw_fd();
+                let tls = connector
+                    .handshake(name.clone(), tcp)
+                    .await
+                    .map_err(|e| format!("upstream TLS handshake failed: {e}"))?;
+                Ok(UpStream::tls(tls, fd))
+            }
         }
-        Ok(Err(e)) => {
-            tracing::warn!(upstream = %up.name, %addr, error = %e, "upstream connect failed");
+    };
+    match monoio::time::timeout(up.connect_timeout, open).await {
+        Ok(Ok(stream)) => Ok(UpConn {
+            stream,
+            served: 0,
+            reused: false,
+        }),
+        Ok(Err(why)) => {
+            let sni = dest.tls.as_ref().map(|(_, n)| n.to_str());
+            tracing::warn!(upstream = %up.name, %addr, server_name = ?sni, "{why}");
             Err(BAD_GATEWAY)
         }
         Err(_) => {
@@ -352,14 +446,7 @@ fn build_head(
     edits: &Edits,
 ) {
     let rb = &bufs.rbuf;
-    let host: &[u8] = match &up.pass_host {
-        // The authority the router saw: an absolute-form target's replaces the Host field.
-        PassHost::Pass => head
-            .authority(rb)
-            .unwrap_or(up.nodes[node].host_header.as_bytes()),
-        PassHost::Node => up.nodes[node].host_header.as_bytes(),
-        PassHost::Rewrite(h) => h.as_bytes(),
-    };
+    let host = upstream_host(head, rb, up, node);
     let target: Cow<'_, [u8]> = match &edits.target {
         Some(t) => Cow::Borrowed(t.as_slice()),
         None => origin_form(head, rb),
@@ -632,7 +719,7 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
     bufs: &mut Bufs,
     head: &RequestHead,
     resp: ResponseHead,
-    addr: SocketAddr,
+    key: PoolKey,
     up: &UpstreamTarget,
     extra: &[(&'static str, String)],
 ) -> Result<Next, Fail> {
@@ -763,7 +850,7 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
     }
     if upstream_clean && !w.closing() {
         conn.reused = false;
-        w.pool.borrow_mut().put(addr, conn, &up.keepalive);
+        w.pool.borrow_mut().put(key, conn, &up.keepalive);
     }
     if close {
         return Ok(Next::Close);

@@ -4,6 +4,7 @@
 //! - [`exchange`]: one request/response exchange with an upstream, in phase order.
 //! - [`forward`]: rewriting heads on the way through (hop-by-hop, `X-Forwarded-*`, `Host`).
 //! - [`pool`]: the per-core upstream connection pool.
+//! - [`stream`], [`tls`]: upstream connections, plain or TLS, and TLS's trust and configuration.
 //! - [`balancer`]: per-core smooth weighted round-robin.
 //! - [`worker`]: per-core state and the state shared with the control thread.
 //! - [`reply`]: responses the gateway writes itself (JSON errors, `100 Continue`).
@@ -17,6 +18,8 @@ pub mod forward;
 pub mod io;
 pub mod pool;
 pub mod reply;
+pub mod stream;
+pub mod tls;
 pub mod worker;
 
 pub use conn::{serve, ConnInfo};

@@ -1,29 +1,46 @@
-//! Per-core pool of idle upstream connections, keyed by upstream address.
+//! Per-core pool of idle upstream connections, keyed by [`PoolKey`]: the node address and, for
+//! TLS, the client configuration and the server name (as APISIX keys its pool by scheme, host,
+//! port, SNI and client certificate), so a TLS connection is only reused for the name it was
+//! verified for.
 //!
 //! Each worker owns its pool (no lock, no sharing): a connection is only ever reused by the core
 //! that opened it. Connections are handed out last-in first-out (the warmest first), dropped once
 //! they have served `keepalive_pool.requests` requests or idled past `idle_timeout`, and at most
-//! `keepalive_pool.size` idle ones are kept per address. A connection idle for a while is checked
-//! with a non-blocking `MSG_PEEK` before reuse, so one the upstream has closed is discarded
-//! instead of failing a request; the proxy still retries the rare race on a fresh connection
-//! when that is safe.
+//! `keepalive_pool.size` idle ones are kept per node address, whatever their server names: with
+//! `pass_host: pass` the client picks the server name, and a client sending many names must not
+//! make the pool keep a connection for each (APISIX caps each name separately). Idle
+//! connections are listed per address, so finding one for a name scans at most `size` entries. A connection idle for a while is checked
+//! with a non-blocking `MSG_PEEK` before reuse ([`UpStream::still_open`]), so one the upstream
+//! has closed is discarded instead of failing a request; the proxy still retries the rare race
+//! on a fresh connection when that is safe.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
+use rustls::pki_types::ServerName;
 
 use crate::model::KeepalivePool;
+
+use super::stream::UpStream;
 
 /// Idle time after which a pooled connection is probed before reuse.
 const PROBE_AFTER: Duration = Duration::from_millis(250);
 
+/// What an idle connection may be reused for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    /// The node's address.
+    pub addr: SocketAddr,
+    /// For TLS: the [`super::tls::Connector`] id (trust settings, client certificate) and the
+    /// server name the connection was opened (and its certificate verified) for.
+    pub tls: Option<(u64, ServerName<'static>)>,
+}
+
 /// An upstream connection and its history.
 pub struct UpConn {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The connection.
+    pub stream: UpStream,
     /// Requests already served on it.
     pub served: u32,
     /// Whether it came from the pool (a failure before any response byte may then be retried).
@@ -31,6 +48,7 @@ pub struct UpConn {
 }
 
 struct Idle {
+    tls: Option<(u64, ServerName<'static>)>,
     conn: UpConn,
     since: Instant,
     idle_timeout: Duration,
@@ -43,16 +61,22 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Takes the most recently parked live connection to `addr`, if any.
-    pub fn take(&mut self, addr: SocketAddr) -> Option<UpConn> {
-        let list = self.idle.get_mut(&addr)?;
+    /// Takes the most recently parked live connection for `key`, if any.
+    pub fn take(&mut self, key: &PoolKey) -> Option<UpConn> {
+        let list = self.idle.get_mut(&key.addr)?;
         let now = Instant::now();
-        while let Some(idle) = list.pop() {
+        let mut i = list.len();
+        while i > 0 {
+            i -= 1;
+            if list[i].tls != key.tls {
+                continue;
+            }
+            let idle = list.remove(i);
             let age = now.saturating_duration_since(idle.since);
             if age >= idle.idle_timeout {
                 continue;
             }
-            if age >= PROBE_AFTER && !still_open(&idle.conn.stream) {
+            if age >= PROBE_AFTER && !idle.conn.stream.still_open() {
                 continue;
             }
             let mut conn = idle.conn;
@@ -62,17 +86,18 @@ impl Pool {
         None
     }
 
-    /// Parks `conn` for reuse, unless it has served its quota or the pool for `addr` is full
-    /// (then the oldest idle connection makes room).
-    pub fn put(&mut self, addr: SocketAddr, conn: UpConn, cfg: &KeepalivePool) {
+    /// Parks `conn` for reuse, unless it has served its quota. When `size` connections to the
+    /// address are idle already, the oldest makes room.
+    pub fn put(&mut self, key: PoolKey, conn: UpConn, cfg: &KeepalivePool) {
         if conn.served >= cfg.requests || cfg.idle_timeout.is_zero() || cfg.size == 0 {
             return;
         }
-        let list = self.idle.entry(addr).or_default();
+        let list = self.idle.entry(key.addr).or_default();
         if list.len() >= cfg.size as usize {
             list.remove(0);
         }
         list.push(Idle {
+            tls: key.tls,
             conn,
             since: Instant::now(),
             idle_timeout: cfg.idle_timeout,
@@ -102,20 +127,4 @@ impl Pool {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// `true` when the peer has neither closed the connection nor sent unsolicited bytes.
-fn still_open(stream: &TcpStream) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: the fd is owned by `stream` and stays open for this call; the buffer is one
-    // valid byte; MSG_DONTWAIT makes the call non-blocking.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            (&mut byte as *mut u8).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
 }

@@ -19,6 +19,7 @@ use crate::snapshot::Snapshot;
 
 use super::balancer::Balancers;
 use super::pool::Pool;
+use super::tls::UpstreamTls;
 
 /// State shared by every worker and the control thread.
 pub struct Shared {
@@ -35,6 +36,8 @@ pub struct Shared {
     /// `limit-count` counters (policy `local`): one per node, shared by every worker, kept
     /// across configuration changes.
     pub counters: crate::plugins::limit_count::Counters,
+    /// Trusted roots and client configurations for `https` upstreams.
+    pub upstream_tls: UpstreamTls,
 }
 
 impl Shared {
@@ -46,12 +49,13 @@ impl Shared {
             ..Default::default()
         };
         Shared {
-            config,
             limits,
             snapshot: ArcSwap::from_pointee(snapshot),
             generation: AtomicU64::new(1),
             shutdown: AtomicBool::new(false),
             counters: crate::plugins::limit_count::Counters::new(),
+            upstream_tls: UpstreamTls::new(config.ssl_trusted_certificate.clone()),
+            config,
         }
     }
 

@@ -5,14 +5,15 @@
 //! upstream object becomes one shared [`UpstreamTarget`] (routes naming the same upstream share
 //! it, so they share its balancer position and its pooled connections).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::consumers::ConsumerIndex;
-use crate::model::{ConfigSet, KeepalivePool, PassHost, Upstream};
+use crate::model::{ConfigSet, KeepalivePool, PassHost, Scheme, Upstream};
 use crate::plugins::Chain;
+use crate::proxy::tls::TlsTarget;
 
 use super::router::{RouteSpec, Router};
 
@@ -58,6 +59,8 @@ pub struct UpstreamTarget {
     pub nodes: Vec<Target>,
     /// How the `Host` header is sent upstream.
     pub pass_host: PassHost,
+    /// TLS to the nodes (`scheme: https`); `None` for plain HTTP.
+    pub tls: Option<TlsTarget>,
     /// Timeout to establish a connection to one node.
     pub connect_timeout: Duration,
     /// Timeout for one write to the upstream to make progress.
@@ -76,7 +79,8 @@ pub struct UpstreamTarget {
 pub struct Target {
     /// The resolved address; `None` when the host name did not resolve (requests get 502).
     pub addr: Option<SocketAddr>,
-    /// The `Host` value for `pass_host: node`: the node's host, with `:port` unless it is 80.
+    /// The `Host` value for `pass_host: node`: the node's host, with `:port` unless it is the
+    /// scheme's default (80, or 443 for `https`).
     pub host_header: String,
     /// Smooth weighted round-robin weight (always > 0 here).
     pub weight: u32,
@@ -180,7 +184,7 @@ fn target(up: &Upstream, name: String) -> UpstreamTarget {
         .filter(|n| n.weight > 0)
         .map(|n| Target {
             addr: resolve(&n.host, n.port, &name),
-            host_header: if n.port == 80 {
+            host_header: if n.port == up.scheme.default_port() {
                 n.host.clone()
             } else if n.host.contains(':') {
                 format!("[{}]:{}", n.host.trim_matches(['[', ']']), n.port)
@@ -190,6 +194,15 @@ fn target(up: &Upstream, name: String) -> UpstreamTarget {
             weight: n.weight,
         })
         .collect();
+    let tls = match up.scheme {
+        Scheme::Http => None,
+        Scheme::Https => {
+            if !up.tls.verify() {
+                warn_unverified(&name);
+            }
+            Some(TlsTarget::new(up.tls.verify(), up.tls.client_cert.clone()))
+        }
+    };
     let retries = up
         .retries
         .unwrap_or_else(|| nodes.len().saturating_sub(1) as u32);
@@ -199,10 +212,29 @@ fn target(up: &Upstream, name: String) -> UpstreamTarget {
         retry_timeout: up.retry_timeout.filter(|d| !d.is_zero()),
         nodes,
         pass_host: up.pass_host.clone(),
+        tls,
         connect_timeout: up.timeout.connect,
         send_timeout: up.timeout.send,
         read_timeout: up.timeout.read,
         keepalive: up.keepalive_pool,
+    }
+}
+
+/// Logs, once per upstream for the life of the process (not at every recompilation), that its
+/// nodes' certificates are not checked.
+fn warn_unverified(upstream: &str) {
+    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    // Control thread only; a poisoned lock just means warning again.
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned
+        .get_or_insert_with(HashSet::new)
+        .insert(upstream.to_owned())
+    {
+        tracing::warn!(
+            upstream,
+            "tls.verify is false: the certificates of this upstream's nodes are not checked, so \
+             anyone who can intercept the connection can read and change its traffic"
+        );
     }
 }
 

@@ -18,6 +18,10 @@
 //! |                     | connection is closed without an answer (a keep-alive race)       |
 //!
 //! Every request read in full is recorded in [`Upstream::seen`], in arrival order.
+//!
+//! [`Upstream::start_tls`] serves the same over TLS (rustls); the echo then also says which
+//! server name (SNI) the client sent, and a connection the server ends is closed with a TLS
+//! `close_notify` first.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -49,6 +53,15 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start() -> Upstream {
+        Upstream::start_with(None)
+    }
+
+    /// The same upstream over TLS with `config`.
+    pub fn start_tls(config: Arc<rustls::ServerConfig>) -> Upstream {
+        Upstream::start_with(Some(config))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -68,9 +81,18 @@ impl Upstream {
                 }
                 let Ok(stream) = stream else { continue };
                 let n = c.fetch_add(1, Ordering::SeqCst) + 1;
-                let (l, r) = (l.clone(), r.clone());
+                let (l, r, tls) = (l.clone(), r.clone(), tls.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(stream, n, &l, &r);
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                    match tls {
+                        None => {
+                            let mut stream = stream;
+                            let _ = serve(&mut stream, n, None, &l, &r);
+                        }
+                        Some(cfg) => {
+                            let _ = serve_tls(cfg, stream, n, &l, &r);
+                        }
+                    }
                 });
             }
         });
@@ -113,14 +135,33 @@ impl Drop for Upstream {
     }
 }
 
-fn serve(
-    stream: TcpStream,
+/// Handshakes, serves, and ends the connection with a `close_notify`.
+fn serve_tls(
+    cfg: Arc<rustls::ServerConfig>,
+    mut tcp: TcpStream,
     conn_no: usize,
     log: &Mutex<Vec<Seen>>,
     heads: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut out = stream.try_clone()?;
+    let mut conn = rustls::ServerConnection::new(cfg).map_err(std::io::Error::other)?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    let sni = conn.server_name().map(str::to_owned);
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let served = serve(&mut tls, conn_no, sni, log, heads);
+    tls.conn.send_close_notify();
+    let _ = tls.conn.complete_io(&mut tls.sock);
+    served
+}
+
+fn serve<S: Read + Write>(
+    stream: &mut S,
+    conn_no: usize,
+    sni: Option<String>,
+    log: &Mutex<Vec<Seen>>,
+    heads: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut served = 0usize;
     let mut drop_next = false;
@@ -144,7 +185,9 @@ fn serve(
         let mut headers = [httparse::EMPTY_HEADER; 128];
         let mut req = httparse::Request::new(&mut headers);
         if !matches!(req.parse(&head), Ok(httparse::Status::Complete(_))) {
-            out.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?;
+            reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")?;
             return Ok(());
         }
         let method = req.method.unwrap_or("").to_string();
@@ -214,11 +257,12 @@ fn serve(
                 "body": String::from_utf8_lossy(&body),
                 "connection": conn_no,
                 "served_on_connection": served,
+                "sni": sni,
             })
             .to_string()
         };
         let head_only = method == "HEAD";
-        let respond = |out: &mut TcpStream, status: u16, extra: &str, body: &[u8]| {
+        let respond = |out: &mut S, status: u16, extra: &str, body: &[u8]| {
             let mut r = format!(
                 "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nServer: upstream\r\n{extra}\r\n",
                 body.len()
@@ -232,48 +276,60 @@ fn serve(
         if let Some(code) = path.strip_prefix("/status/") {
             let code: u16 = code.parse().unwrap_or(200);
             if code == 204 || code == 304 || code < 200 {
-                write!(out, "HTTP/1.1 {code} X\r\nServer: upstream\r\n\r\n")?;
+                write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 {code} X\r\nServer: upstream\r\n\r\n"
+                )?;
             } else {
-                respond(&mut out, code, "", b"")?;
+                respond(reader.get_mut(), code, "", b"")?;
             }
         } else if path == "/chunked" {
-            out.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+            reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?;
             if !head_only {
-                out.write_all(
+                reader.get_mut().write_all(
                     b"6\r\nhello \r\n3;ext=1\r\nwor\r\n2\r\nld\r\n0\r\nX-Trailer: t\r\n\r\n",
                 )?;
             }
         } else if path == "/close" {
-            out.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close")?;
+            reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil-close")?;
             return Ok(());
         } else if let Some(ms) = path.strip_prefix("/slow/") {
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(100)));
             respond(
-                &mut out,
+                reader.get_mut(),
                 200,
                 "Content-Type: application/json\r\n",
                 echo().as_bytes(),
             )?;
         } else if path == "/garbage" {
-            out.write_all(b"NOT HTTP AT ALL\r\n\r\n")?;
+            reader.get_mut().write_all(b"NOT HTTP AT ALL\r\n\r\n")?;
             return Ok(());
         } else if path == "/reset" {
             return Ok(());
         } else if let Some(n) = path.strip_prefix("/big/") {
             let n: usize = n.parse().unwrap_or(0);
-            respond(&mut out, 200, "", &vec![b'x'; n])?;
+            respond(reader.get_mut(), 200, "", &vec![b'x'; n])?;
         } else if path == "/then-close" {
-            respond(&mut out, 200, "", echo().as_bytes())?;
+            respond(reader.get_mut(), 200, "", echo().as_bytes())?;
             return Ok(());
         } else if path == "/drop-next" {
-            respond(&mut out, 200, "", echo().as_bytes())?;
+            respond(reader.get_mut(), 200, "", echo().as_bytes())?;
             drop_next = true;
         } else if path == "/conn-close" {
-            respond(&mut out, 200, "Connection: close\r\n", echo().as_bytes())?;
+            respond(
+                reader.get_mut(),
+                200,
+                "Connection: close\r\n",
+                echo().as_bytes(),
+            )?;
             return Ok(());
         } else {
             respond(
-                &mut out,
+                reader.get_mut(),
                 200,
                 "Content-Type: application/json\r\n",
                 echo().as_bytes(),

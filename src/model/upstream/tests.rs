@@ -100,10 +100,10 @@ fn nodes_are_required() {
 #[test]
 fn unsupported_features_are_refused() {
     assert_eq!(
-        errors(json!({"type": "chash", "scheme": "https", "nodes": {}})),
+        errors(json!({"type": "chash", "scheme": "grpcs", "nodes": {}})),
         [
             "property \"type\" validation failed: type \"chash\" is not supported yet",
-            "property \"scheme\" validation failed: scheme \"https\" is not supported yet",
+            "property \"scheme\" validation failed: scheme \"grpcs\" is not supported yet",
         ]
     );
     assert_eq!(
@@ -186,4 +186,95 @@ fn not_an_object() {
         errors(json!([])),
         ["wrong type: expected object, got array"]
     );
+}
+
+fn https(tls: Value) -> Result<Upstream, Vec<String>> {
+    let v = json!({"scheme": "https", "nodes": {"127.0.0.1": 1, "backend:8443": 1}, "tls": tls});
+    Upstream::from_json(&v, None).map_err(|e| e.0)
+}
+
+fn client_pair() -> (String, String) {
+    let c = rcgen::generate_simple_self_signed(vec!["client.test".to_owned()]).expect("rcgen");
+    (c.cert.pem(), c.key_pair.serialize_pem())
+}
+
+#[test]
+fn https_defaults_to_port_443_and_verification() {
+    let up = Upstream::from_json(
+        &json!({"scheme": "https", "nodes": {"127.0.0.1": 1, "[::1]:8443": 1}}),
+        None,
+    )
+    .expect("valid");
+    assert_eq!(up.scheme, Scheme::Https);
+    assert_eq!(up.nodes[0].port, 443);
+    assert_eq!(up.nodes[1].port, 8443);
+    assert!(up.tls.verify(), "verification is on unless turned off");
+    assert_eq!(up.tls.client_cert, None);
+}
+
+#[test]
+fn tls_verify_and_client_certificate() {
+    let off = https(json!({"verify": false, "other": 1})).expect("valid");
+    assert!(!off.tls.verify());
+    let (cert, key) = client_pair();
+    let up = https(json!({"client_cert": cert, "client_key": key})).expect("valid");
+    let cc = up.tls.client_cert.as_ref().expect("a client certificate");
+    assert_eq!(cc.chain.len(), 1);
+    assert!(up.tls.verify());
+    assert!(
+        !format!("{up:?}").contains("PRIVATE KEY"),
+        "Debug never shows the key"
+    );
+}
+
+#[test]
+fn bad_tls_objects_are_refused_with_their_path() {
+    let (cert, key) = client_pair();
+    let (_, other_key) = client_pair();
+    assert_eq!(
+        https(json!("on")).unwrap_err(),
+        ["property \"tls\" validation failed: wrong type: expected object, got string"]
+    );
+    assert_eq!(
+        https(json!({"verify": "yes"})).unwrap_err(),
+        ["tls: property \"verify\" validation failed: wrong type: expected boolean, got string"]
+    );
+    assert_eq!(
+        https(json!({"client_cert": cert})).unwrap_err(),
+        ["tls: property \"client_key\" is required when \"client_cert\" is set"]
+    );
+    assert_eq!(
+        https(json!({"client_key": key})).unwrap_err(),
+        ["tls: property \"client_cert\" is required when \"client_key\" is set"]
+    );
+    assert_eq!(
+        https(json!({"client_cert": "short", "client_key": key})).unwrap_err(),
+        ["tls: property \"client_cert\" validation failed: string too short, expected at least 128, got 5"]
+    );
+    let e = https(json!({"client_cert": "x".repeat(200), "client_key": key})).unwrap_err();
+    assert_eq!(e, ["tls: client_cert: no certificate in the PEM text"]);
+    let e = https(json!({"client_cert": cert, "client_key": "y".repeat(100)})).unwrap_err();
+    assert!(e[0].starts_with("tls: client_key: no private key"), "{e:?}");
+    let e = https(json!({"client_cert": cert, "client_key": other_key})).unwrap_err();
+    assert!(
+        e[0].starts_with("tls: client_cert and client_key: "),
+        "{e:?}"
+    );
+    assert!(!e[0].contains("PRIVATE"), "{e:?}");
+    assert_eq!(
+        https(json!({"client_cert_id": "1"})).unwrap_err(),
+        ["tls: property \"client_cert_id\" is not supported yet: give client_cert and client_key"]
+    );
+}
+
+#[test]
+fn tls_is_checked_but_unused_on_http_upstreams() {
+    let up = Upstream::from_json(
+        &json!({"nodes": {"127.0.0.1": 1}, "tls": {"verify": false}}),
+        None,
+    )
+    .expect("valid");
+    assert_eq!(up.scheme, Scheme::Http);
+    assert_eq!(up.nodes[0].port, 80);
+    assert!(Upstream::from_json(&json!({"nodes": {}, "tls": {"verify": 1}}), None).is_err());
 }
