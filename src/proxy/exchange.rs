@@ -13,6 +13,7 @@
 //! server name (see [`super::tls`]), part of the pool key.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -710,6 +711,17 @@ async fn read_response_head(
     }
 }
 
+/// Writes `wbuf` to the client, first noting in `started` that the answer has begun.
+async fn to_client<S: AsyncWriteRent>(
+    client: &mut S,
+    wbuf: &mut Vec<u8>,
+    send: std::time::Duration,
+    started: &Cell<bool>,
+) -> Result<(), IoFail> {
+    started.set(true);
+    write_all(client, wbuf, send).await
+}
+
 /// Sends the response head and relays the body, then decides about both connections.
 #[allow(clippy::too_many_arguments)]
 async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
@@ -747,11 +759,15 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
     let read = up.read_timeout;
     let mut body_start = resp.head_len;
     let mut upstream_clean = resp.keep_alive;
+    // Whether a byte of the answer may have reached the client. A chunked body is decoded
+    // before the head is flushed, so an upstream can break before that: the client then still
+    // gets a proper 502/504 instead of a connection closed on nothing.
+    let started = Cell::new(false);
     let result: Result<(), IoFail> = async {
         match resp.body {
             BodyFraming::None => {
                 upstream_clean &= bufs.ubuf.len() == body_start;
-                write_all(client, &mut bufs.wbuf, send).await
+                to_client(client, &mut bufs.wbuf, send, &started).await
             }
             BodyFraming::Length(n) => {
                 let have = ((bufs.ubuf.len() - body_start) as u64).min(n) as usize;
@@ -759,9 +775,9 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
                 if have <= COALESCE_BODY {
                     bufs.wbuf
                         .extend_from_slice(&bufs.ubuf[body_start..body_start + have]);
-                    write_all(client, &mut bufs.wbuf, send).await?;
+                    to_client(client, &mut bufs.wbuf, send, &started).await?;
                 } else {
-                    write_all(client, &mut bufs.wbuf, send).await?;
+                    to_client(client, &mut bufs.wbuf, send, &started).await?;
                     write_range(client, &mut bufs.ubuf, body_start..body_start + have, send)
                         .await?;
                 }
@@ -799,10 +815,10 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
                         if out == Framing::Chunked {
                             bufs.wbuf.extend_from_slice(b"0\r\n\r\n");
                         }
-                        return write_all(client, &mut bufs.wbuf, send).await;
+                        return to_client(client, &mut bufs.wbuf, send, &started).await;
                     }
                     if d.consumed == 0 && d.data.is_empty() {
-                        write_all(client, &mut bufs.wbuf, send).await?;
+                        to_client(client, &mut bufs.wbuf, send, &started).await?;
                         bufs.ubuf.drain(..body_start);
                         body_start = 0;
                         read_some(&mut conn.stream, &mut bufs.ubuf, RELAY_BUF, RELAY_BUF, read)
@@ -824,7 +840,7 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
                             bufs.wbuf.extend_from_slice(b"\r\n");
                         }
                     }
-                    write_all(client, &mut bufs.wbuf, send).await?;
+                    to_client(client, &mut bufs.wbuf, send, &started).await?;
                     bufs.ubuf.clear();
                     from = 0;
                     match read_some(&mut conn.stream, &mut bufs.ubuf, RELAY_BUF, RELAY_BUF, read)
@@ -837,7 +853,7 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
                 }
                 if out == Framing::Chunked {
                     bufs.wbuf.extend_from_slice(b"0\r\n\r\n");
-                    write_all(client, &mut bufs.wbuf, send).await?;
+                    to_client(client, &mut bufs.wbuf, send, &started).await?;
                 }
                 Ok(())
             }
@@ -846,6 +862,9 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
     .await;
     if let Err(e) = result {
         tracing::debug!(upstream = %up.name, error = ?e, "response relay ended early");
+        if !started.get() {
+            return Err(upstream_fail(&e));
+        }
         return Ok(Next::Close);
     }
     if upstream_clean && !w.closing() {

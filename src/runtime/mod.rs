@@ -4,12 +4,13 @@
 //!   the epoll driver when io_uring cannot be set up or `io_driver: epoll` forces it), its own
 //!   `SO_REUSEPORT` listener per address (the kernel spreads connections over the workers) and,
 //!   optionally, pinned to one core. It returns once every worker listens, or with the first
-//!   worker's error.
+//!   worker's error. It first raises the open-file limit ([`limits`]).
 //! - [`Gateway::wait`] runs the signal loop on the calling thread: SIGHUP reloads (the caller's
 //!   reload function builds a new snapshot; a failed reload keeps the old one), SIGTERM/SIGINT
 //!   drain: listeners stop accepting, idle keep-alive connections close, requests in flight get
 //!   up to `timeouts.graceful_shutdown_secs` to finish.
 
+pub mod limits;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +55,7 @@ static FALLBACK_LOGGED: AtomicBool = AtomicBool::new(false);
 
 /// Starts the workers and returns once all of them are listening.
 pub fn start(shared: Arc<Shared>) -> Result<Gateway, RuntimeError> {
+    limits::raise_nofile_logged();
     let n = shared.config.workers;
     let (tx, rx) = mpsc::channel();
     let mut threads = Vec::with_capacity(n);
