@@ -73,6 +73,11 @@ impl Shared {
 }
 
 /// One worker's state.
+/// Spare buffers a worker keeps at most (the most requests in flight at once it remembers).
+pub const SPARE_MAX_COUNT: usize = 512;
+/// Largest spare buffer kept; bigger ones are freed when their exchange ends.
+pub const SPARE_MAX_BYTES: usize = 64 * 1024;
+
 pub struct Worker {
     /// Cross-thread state.
     pub shared: Arc<Shared>,
@@ -91,6 +96,10 @@ pub struct Worker {
     #[allow(clippy::redundant_allocation)]
     snap: RefCell<(u64, Rc<Arc<Snapshot>>)>,
     idle: RefCell<HashSet<RawFd>>,
+    /// Spare exchange buffers: a request takes its upstream and write buffers from here and
+    /// gives them back when it ends, so a keep-alive connection waiting for its next request
+    /// holds only its read buffer. Bounded in count and in the size of what is kept.
+    spare: RefCell<Vec<Vec<u8>>>,
     active: Cell<usize>,
     closing: Cell<bool>,
 }
@@ -110,8 +119,27 @@ impl Worker {
             balancers: RefCell::default(),
             snap: RefCell::new((gen, snap)),
             idle: RefCell::default(),
+            spare: RefCell::default(),
             active: Cell::new(0),
             closing: Cell::new(false),
+        }
+    }
+
+    /// A buffer for one exchange (empty; whatever capacity an earlier exchange grew it to).
+    pub fn take_buf(&self) -> Vec<u8> {
+        self.spare.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Gives back a buffer [`Worker::take_buf`] lent. Buffers grown past [`SPARE_MAX_BYTES`]
+    /// (a huge head) are freed rather than kept, and at most [`SPARE_MAX_COUNT`] are kept.
+    pub fn give_buf(&self, mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > SPARE_MAX_BYTES {
+            return;
+        }
+        let mut spare = self.spare.borrow_mut();
+        if spare.len() < SPARE_MAX_COUNT {
+            buf.clear();
+            spare.push(buf);
         }
     }
 
