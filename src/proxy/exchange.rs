@@ -235,8 +235,11 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
         },
     };
     let replayable = plan.coalesced;
+    // The method the upstream gets (proxy-rewrite may change it) decides retries and whether
+    // its answer has a body.
+    let method = edits.method.as_ref().unwrap_or(&head.method);
     let idempotent = matches!(
-        head.method.as_str(),
+        method.as_str(),
         "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
     );
     let trusted = cfg
@@ -257,7 +260,7 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
     let resp = loop {
         build_head(bufs, head, up, node, &client_info, &plan, edits);
         let result = match send_request(w, client, &mut conn, bufs, head, &plan, up).await {
-            Ok(()) => read_response_head(&mut conn, &mut bufs.ubuf, head, w, up).await,
+            Ok(()) => read_response_head(&mut conn, &mut bufs.ubuf, method, w, up).await,
             Err(e) => Err(e),
         };
         match result {
@@ -279,7 +282,7 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
         }
     };
     conn.served += 1;
-    relay_response(w, client, conn, bufs, head, resp, addr, up, &edits.respond).await
+    relay_response(w, client, conn, bufs, head, resp, addr, up, edits).await
 }
 
 /// Picks a node and gets a connection to it: from the pool, else a new one. Connection failures
@@ -354,9 +357,12 @@ fn build_head(
     let rb = &bufs.rbuf;
     let host: &[u8] = match &up.pass_host {
         // The authority the router saw: an absolute-form target's replaces the Host field.
-        PassHost::Pass => head
-            .authority(rb)
-            .unwrap_or(up.nodes[node].host_header.as_bytes()),
+        PassHost::Pass => match &edits.host {
+            Some(h) => h.as_bytes(),
+            None => head
+                .authority(rb)
+                .unwrap_or(up.nodes[node].host_header.as_bytes()),
+        },
         PassHost::Node => up.nodes[node].host_header.as_bytes(),
         PassHost::Rewrite(h) => h.as_bytes(),
     };
@@ -572,12 +578,12 @@ async fn relay_chunked_body<S: AsyncReadRent>(
 async fn read_response_head(
     conn: &mut UpConn,
     ubuf: &mut Vec<u8>,
-    head: &RequestHead,
+    method: &http::Method,
     w: &Worker,
     up: &UpstreamTarget,
 ) -> Result<ResponseHead, RespFail> {
     let limits = &w.shared.limits;
-    let is_head = head.method == http::Method::HEAD;
+    let is_head = *method == http::Method::HEAD;
     ubuf.clear();
     loop {
         if !ubuf.is_empty() {
@@ -634,11 +640,26 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
     resp: ResponseHead,
     addr: SocketAddr,
     up: &UpstreamTarget,
-    extra: &[(&'static str, String)],
+    edits: &Edits,
 ) -> Result<Next, Fail> {
     let cfg = &w.shared.config;
+    let extra = &edits.respond[..];
     let http10 = head.version == 0;
+    // proxy-rewrite may send HEAD for a client's GET (no body comes; the client is told so)
+    // or the other way round (the body that comes is not the client's to see).
+    let client_head = head.method == http::Method::HEAD;
+    let upstream_head = edits.method.as_ref().unwrap_or(&head.method) == http::Method::HEAD;
+    let mut resp = resp;
+    let mut upstream_clean = resp.keep_alive;
+    if client_head && !upstream_head {
+        // Forward the head only; the body is dropped with the connection.
+        upstream_clean = false;
+        resp.body = BodyFraming::None;
+    }
     let out = match resp.body {
+        BodyFraming::None if upstream_head && !client_head && !matches!(resp.status, 204 | 304) => {
+            Framing::Length(0)
+        }
         BodyFraming::None => Framing::KeepLength,
         BodyFraming::Length(n) => Framing::Length(n),
         BodyFraming::Chunked | BodyFraming::UntilClose if !http10 => Framing::Chunked,
@@ -659,7 +680,6 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
     let send = cfg.timeouts.send;
     let read = up.read_timeout;
     let mut body_start = resp.head_len;
-    let mut upstream_clean = resp.keep_alive;
     let result: Result<(), IoFail> = async {
         match resp.body {
             BodyFraming::None => {
