@@ -92,23 +92,6 @@ pub struct HeaderOps {
     pub remove: Vec<String>,
 }
 
-impl HeaderOps {
-    fn is_empty(&self) -> bool {
-        self.add.is_empty() && self.set.is_empty() && self.remove.is_empty()
-    }
-}
-
-impl Conf {
-    /// Whether running the plugin changes nothing about the request.
-    pub fn is_noop(&self) -> bool {
-        self.uri.is_none()
-            && self.regex_uri.is_empty()
-            && self.host.is_none()
-            && self.method.is_none()
-            && self.headers.is_empty()
-    }
-}
-
 fn failed(field: &str, why: impl std::fmt::Display) -> String {
     format!("property \"{field}\" validation failed: {why}")
 }
