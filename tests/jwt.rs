@@ -285,7 +285,10 @@ fn bad_credentials_are_refused_with_apisix_messages() {
         json!("failed to check the configuration of plugin jwt-auth err: property \"realm\" validation failed: wrong type: expected string, got number")
     );
     let r = admin(&gw, "GET", "/apisix/admin/plugins/list", None);
-    assert_eq!(r.json(), json!(["jwt-auth", "jwt", "limit-count"]));
+    assert_eq!(
+        r.json(),
+        json!(["jwt-auth", "jwt", "limit-count", "proxy-rewrite"])
+    );
     let r = admin(
         &gw,
         "GET",

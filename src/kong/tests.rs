@@ -158,7 +158,7 @@ services:
     let strip = get(&t, "/apisix/routes/strip");
     assert_eq!(
         strip["plugins"]["proxy-rewrite"]["regex_uri"],
-        json!(["^/v1(/.*)?$", "/api$1"])
+        json!(["^/v1(.*)", "/api$1"])
     );
     let keep = get(&t, "/apisix/routes/keep");
     assert_eq!(
@@ -173,6 +173,55 @@ services:
         r["plugins"]["proxy-rewrite"]["regex_uri"],
         json!(["^/svc/?(.*)", "/$1"])
     );
+}
+
+/// The `proxy-rewrite` rules a translation emits compile and give Kong's upstream paths.
+#[test]
+fn strip_path_rules_give_kongs_upstream_paths() {
+    use crate::plugins::phase::{Ctx, Edits};
+    use crate::plugins::proxy_rewrite;
+    use crate::plugins::testing::Raw;
+    use crate::plugins::vars::Facts;
+    let t = translate(&doc(r#"
+_format_version: "3.0"
+services:
+  - name: s
+    url: http://up.local:8080/api
+    routes:
+      - {name: strip, paths: [/v1, /v1.5/]}
+      - {name: keep, paths: [/v2], strip_path: false}
+  - name: root
+    url: http://up.local
+    routes:
+      - {name: r, paths: [/svc/]}
+      - {name: all, strip_path: true}
+"#));
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    let facts = Facts {
+        route_id: "r",
+        service_id: None,
+        server_port: 80,
+        scheme: "http",
+    };
+    let upstream_path = |route: &str, path: &str| -> String {
+        let r = get(&t, &format!("/apisix/routes/{route}"));
+        let Some(conf) = r.get("plugins").and_then(|p| p.get(proxy_rewrite::NAME)) else {
+            return path.to_string();
+        };
+        let c = proxy_rewrite::compile(conf).expect("translated rules compile");
+        let raw = Raw::get(path, &[]);
+        let mut e = Edits::default();
+        proxy_rewrite::access(&c, &raw.req(), &facts, &Ctx::default(), &mut e).unwrap();
+        e.target
+            .map_or(path.to_string(), |t| String::from_utf8(t).unwrap())
+    };
+    assert_eq!(upstream_path("strip", "/v1"), "/api");
+    assert_eq!(upstream_path("strip", "/v1/users?x=1"), "/api/users?x=1");
+    assert_eq!(upstream_path("strip", "/v1x"), "/apix");
+    assert_eq!(upstream_path("strip", "/v1.5/a"), "/api/a");
+    assert_eq!(upstream_path("keep", "/v2/users"), "/api/v2/users");
+    assert_eq!(upstream_path("r", "/svc/a/b"), "/a/b");
+    assert_eq!(upstream_path("all", "/a/b"), "/a/b");
 }
 
 #[test]

@@ -432,7 +432,11 @@ fn route(
     // Kong's upstream path: the service path, then the request path (less the matched route
     // path when strip_path). Identity needs no rewrite; anything else becomes proxy-rewrite.
     let mut flat: Vec<Value> = Vec::new();
-    for p in &paths {
+    // proxy-rewrite tries the pairs in order and the first match wins; Kong strips the
+    // longest of the route's paths that matches, so longer paths go first.
+    let mut by_length: Vec<&String> = paths.iter().collect();
+    by_length.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in by_length {
         if let Some((pattern, target)) = rewrite_rule(p, strip, &upath) {
             flat.push(json!(pattern));
             flat.push(json!(target));
@@ -510,7 +514,9 @@ fn rewrite_rule(p: &str, strip: bool, upath: &str) -> Option<(String, String)> {
     if prefix == base && !p.ends_with('/') {
         return None;
     }
-    Some((format!("^{escaped}(/.*)?$"), format!("{base}$1")))
+    // Kong appends whatever follows the route path, `/v1x` included (the route matches it
+    // as a prefix), so the rule must match it too rather than pass `/v1x` on unstripped.
+    Some((format!("^{escaped}(.*)"), format!("{base}$1")))
 }
 
 fn regex_escape(s: &str) -> String {

@@ -5,6 +5,7 @@
 //! |-------------|-----------|----------|------------------------------------------|
 //! | `jwt-auth`  | APISIX    | 2510     | route, service, global rule; consumer / credential |
 //! | `jwt`       | Kong      | 1450     | route, service, global rule; credential  |
+//! | `proxy-rewrite` | APISIX | 1008    | route, service, global rule, consumer    |
 //! | `limit-count` | APISIX  | 1002     | route, service, global rule, consumer    |
 //!
 //! - [`Registry`]: implements [`PluginCheck`]: checks a plugin configuration with the
@@ -18,6 +19,7 @@ pub mod jwt_auth;
 pub mod kong_jwt;
 pub mod limit_count;
 pub mod phase;
+pub mod proxy_rewrite;
 pub mod schema;
 pub mod source;
 #[cfg(test)]
@@ -35,7 +37,12 @@ use crate::model::PluginCheck;
 use phase::{Ctx, Edits, Reply, Request};
 
 /// Every plugin name, for `GET /apisix/admin/plugins/list`.
-pub const NAMES: &[&str] = &[jwt_auth::NAME, kong_jwt::NAME, limit_count::NAME];
+pub const NAMES: &[&str] = &[
+    jwt_auth::NAME,
+    kong_jwt::NAME,
+    limit_count::NAME,
+    proxy_rewrite::NAME,
+];
 
 /// The plugin registry.
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,6 +54,7 @@ impl PluginCheck for Registry {
             jwt_auth::NAME => jwt_auth::route_conf(conf).map(drop),
             kong_jwt::NAME => kong_jwt::route_conf(conf).map(drop),
             limit_count::NAME => limit_count::check(conf),
+            proxy_rewrite::NAME => proxy_rewrite::compile(conf).map(drop),
             _ => return Err(format!("unknown plugin [{name}]")),
         };
         r.map_err(|e| format!("failed to check the configuration of plugin {name} err: {e}"))
@@ -57,6 +65,7 @@ impl PluginCheck for Registry {
             jwt_auth::NAME => jwt_auth::credential_spec(conf).map(drop),
             kong_jwt::NAME => kong_jwt::credential_spec(conf).map(drop),
             limit_count::NAME => limit_count::check(conf),
+            proxy_rewrite::NAME => proxy_rewrite::compile(conf).map(drop),
             _ => return Err(format!("unknown plugin [{name}]")),
         };
         r.map_err(|e| {
@@ -179,6 +188,7 @@ impl Registry {
                 "then": {"required": ["redis_host"]},
                 "encrypt_fields": limit_count::ENCRYPT_FIELDS
             }),
+            (proxy_rewrite::NAME, _) => proxy_rewrite::schema(),
             _ => return None,
         })
     }
@@ -193,6 +203,8 @@ pub enum Instance {
     KongJwt(kong_jwt::RouteConf),
     /// APISIX `limit-count`.
     LimitCount(limit_count::LimitConf),
+    /// APISIX `proxy-rewrite`.
+    ProxyRewrite(proxy_rewrite::Conf),
 }
 
 impl Instance {
@@ -204,6 +216,7 @@ impl Instance {
             limit_count::NAME => {
                 Instance::LimitCount(limit_count::resolve(limit_count::compile(conf, resource)?))
             }
+            proxy_rewrite::NAME => Instance::ProxyRewrite(proxy_rewrite::compile(conf)?),
             other => return Err(format!("unknown plugin [{other}]")),
         })
     }
@@ -213,6 +226,7 @@ impl Instance {
             Instance::JwtAuth(_) => jwt_auth::NAME,
             Instance::KongJwt(_) => kong_jwt::NAME,
             Instance::LimitCount(_) => limit_count::NAME,
+            Instance::ProxyRewrite(_) => proxy_rewrite::NAME,
         }
     }
 
@@ -221,6 +235,7 @@ impl Instance {
             Instance::JwtAuth(_) => jwt_auth::PRIORITY,
             Instance::KongJwt(_) => kong_jwt::PRIORITY,
             Instance::LimitCount(_) => limit_count::PRIORITY,
+            Instance::ProxyRewrite(_) => proxy_rewrite::PRIORITY,
         }
     }
 
@@ -245,6 +260,7 @@ impl Instance {
                     limit_count::access_redis(c, rc, req, env.redis, &env.facts, ctx, edits).await
                 }
             },
+            Instance::ProxyRewrite(c) => proxy_rewrite::access(c, req, &env.facts, ctx, edits),
         }
     }
 }

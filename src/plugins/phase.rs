@@ -1,7 +1,8 @@
 //! What an access-phase plugin sees of a request and what it can do about it.
 //!
 //! - [`Request`]: a read-only view of the client's head (zero-copy over the read buffer).
-//! - [`Edits`]: changes to the head sent upstream (headers removed or set, a new target).
+//! - [`Edits`]: changes to the head sent upstream (headers removed, set or added, a new
+//!   target, method or Host).
 //! - [`Reply`]: an answer the gateway sends itself instead of proxying (a 401, a 429).
 //! - [`Ctx`]: what earlier plugins of the chain learnt (the authenticated consumer).
 
@@ -75,11 +76,18 @@ impl<'a> Request<'a> {
 pub struct Edits {
     /// Client headers not to forward (lower-case names).
     pub remove: Vec<String>,
-    /// Headers to send, after every client header of the same name is dropped.
+    /// Headers to send after the client's (those of a name in `remove` are not sent): what
+    /// [`Edits::set`] replaces and what [`Edits::add`] appends.
     pub set: Vec<(String, String)>,
     /// A new origin-form target (`/path?query`), sent as it is: its path must already be
     /// encoded.
     pub target: Option<Vec<u8>>,
+    /// The method sent upstream instead of the client's (`proxy-rewrite`'s `method`).
+    pub method: Option<http::Method>,
+    /// The `Host` sent upstream when the upstream's `pass_host` is `pass` (`proxy-rewrite`'s
+    /// `host`, APISIX's `upstream_host` variable); `node` and `rewrite` still win, as in
+    /// APISIX, which sets the upstream's choice after the plugins ran.
+    pub host: Option<String>,
     /// Headers added to the response sent back to the client (`X-RateLimit-*`).
     pub respond: Vec<(&'static str, String)>,
 }
@@ -88,6 +96,12 @@ impl Edits {
     /// Sends `name: value` upstream instead of whatever the client sent.
     pub fn set(&mut self, name: &str, value: &str) {
         self.clear(name);
+        self.set.push((name.to_string(), value.to_string()));
+    }
+
+    /// Sends `name: value` upstream in addition to the values already there (the client's
+    /// and those set or added before).
+    pub fn add(&mut self, name: &str, value: &str) {
         self.set.push((name.to_string(), value.to_string()));
     }
 
@@ -108,7 +122,11 @@ impl Edits {
 
     /// Whether nothing changes.
     pub fn is_empty(&self) -> bool {
-        self.remove.is_empty() && self.set.is_empty() && self.target.is_none()
+        self.remove.is_empty()
+            && self.set.is_empty()
+            && self.target.is_none()
+            && self.method.is_none()
+            && self.host.is_none()
     }
 }
 

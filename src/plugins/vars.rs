@@ -1,6 +1,7 @@
 //! nginx-style request variables (`remote_addr`, `http_x_api_key`, `arg_page`, `cookie_id`,
 //! `consumer_name`, `route_id`, ...) as APISIX's `ctx.var` resolves them, for plugins that
-//! key on them (limit-count).
+//! key on them (limit-count) or write them into the upstream request (proxy-rewrite).
+//! [`is_known`] tells a configuration check which names [`var`] can resolve.
 
 use super::phase::{Ctx, Request};
 use super::source;
@@ -34,6 +35,13 @@ pub fn var(name: &str, req: &Request<'_>, ctx: &Ctx, facts: &Facts<'_>) -> Optio
             None => text(req.path()),
         },
         "args" | "query_string" => text(req.query()?),
+        "is_args" => if req.query().is_some_and(|q| !q.is_empty()) {
+            "?"
+        } else {
+            ""
+        }
+        .to_string(),
+        "document_uri" => text(req.path()),
         "host" => text(req.head.host_name(req.buf)?),
         "consumer_name" => ctx.consumer.as_ref()?.username.to_string(),
         "route_id" => facts.route_id.to_string(),
@@ -52,6 +60,31 @@ pub fn var(name: &str, req: &Request<'_>, ctx: &Ctx, facts: &Facts<'_>) -> Optio
             return None;
         }
     })
+}
+
+/// Whether [`var`] knows variable `name` (it may still have no value for a request).
+pub fn is_known(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "remote_addr",
+        "remote_port",
+        "server_port",
+        "scheme",
+        "request_method",
+        "uri",
+        "document_uri",
+        "request_uri",
+        "args",
+        "query_string",
+        "is_args",
+        "host",
+        "consumer_name",
+        "route_id",
+        "service_id",
+    ];
+    NAMES.contains(&name)
+        || ["http_", "arg_", "cookie_"]
+            .iter()
+            .any(|p| name.len() > p.len() && name.starts_with(p))
 }
 
 /// APISIX's `resolve_var`: `$name` and `${name}` in `template` replaced by their values (an

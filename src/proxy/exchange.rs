@@ -243,8 +243,11 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
         },
     };
     let replayable = plan.coalesced;
+    // The method the upstream gets (proxy-rewrite may change it) decides retries and whether
+    // its answer has a body.
+    let method = edits.method.as_ref().unwrap_or(&head.method);
     let idempotent = matches!(
-        head.method.as_str(),
+        method.as_str(),
         "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
     );
     let trusted = cfg
@@ -261,12 +264,12 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
     // Connect and send the head; a pooled connection that turns out dead before answering is
     // replaced by a fresh one when resending is safe.
     let mut tried = Vec::new();
-    let host_of = |node: usize| upstream_host(head, &bufs.rbuf, up, node);
+    let host_of = |node: usize| upstream_host(head, &bufs.rbuf, up, node, edits);
     let (node, dest, mut conn) = connect(w, up, host_of, &mut tried, Instant::now()).await?;
     let resp = loop {
         build_head(bufs, head, up, node, &client_info, &plan, edits);
         let result = match send_request(w, client, &mut conn, bufs, head, &plan, up).await {
-            Ok(()) => read_response_head(&mut conn, &mut bufs.ubuf, head, w, up).await,
+            Ok(()) => read_response_head(&mut conn, &mut bufs.ubuf, method, w, up).await,
             Err(e) => Err(e),
         };
         match result {
@@ -288,18 +291,7 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
         }
     };
     conn.served += 1;
-    relay_response(
-        w,
-        client,
-        conn,
-        bufs,
-        head,
-        resp,
-        dest.key,
-        up,
-        &edits.respond,
-    )
-    .await
+    relay_response(w, client, conn, bufs, head, resp, dest.key, up, edits).await
 }
 
 /// Where a connection goes: the pool key, and for TLS the configuration and server name.
@@ -309,18 +301,23 @@ struct Dest {
 }
 
 /// The `Host` value sent to node `node`: per `pass_host`, the client's (the authority the
-/// router saw: an absolute-form target's replaces the Host field), the node's, or
-/// `upstream_host`.
+/// router saw: an absolute-form target's replaces the Host field) or proxy-rewrite's `host`
+/// in its place, the node's, or `upstream_host`. For TLS it is also the server name, as
+/// APISIX's `proxy_ssl_name $upstream_host` makes it.
 fn upstream_host<'a>(
     head: &RequestHead,
     rb: &'a [u8],
     up: &'a UpstreamTarget,
     node: usize,
+    edits: &'a Edits,
 ) -> &'a [u8] {
     match &up.pass_host {
-        PassHost::Pass => head
-            .authority(rb)
-            .unwrap_or(up.nodes[node].host_header.as_bytes()),
+        PassHost::Pass => match &edits.host {
+            Some(h) => h.as_bytes(),
+            None => head
+                .authority(rb)
+                .unwrap_or(up.nodes[node].host_header.as_bytes()),
+        },
         PassHost::Node => up.nodes[node].host_header.as_bytes(),
         PassHost::Rewrite(h) => h.as_bytes(),
     }
@@ -447,7 +444,7 @@ fn build_head(
     edits: &Edits,
 ) {
     let rb = &bufs.rbuf;
-    let host = upstream_host(head, rb, up, node);
+    let host = upstream_host(head, rb, up, node, edits);
     let target: Cow<'_, [u8]> = match &edits.target {
         Some(t) => Cow::Borrowed(t.as_slice()),
         None => origin_form(head, rb),
@@ -660,12 +657,12 @@ async fn relay_chunked_body<S: AsyncReadRent>(
 async fn read_response_head(
     conn: &mut UpConn,
     ubuf: &mut Vec<u8>,
-    head: &RequestHead,
+    method: &http::Method,
     w: &Worker,
     up: &UpstreamTarget,
 ) -> Result<ResponseHead, RespFail> {
     let limits = &w.shared.limits;
-    let is_head = head.method == http::Method::HEAD;
+    let is_head = *method == http::Method::HEAD;
     ubuf.clear();
     loop {
         if !ubuf.is_empty() {
@@ -733,11 +730,26 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
     resp: ResponseHead,
     key: PoolKey,
     up: &UpstreamTarget,
-    extra: &[(&'static str, String)],
+    edits: &Edits,
 ) -> Result<Next, Fail> {
     let cfg = &w.shared.config;
+    let extra = &edits.respond[..];
     let http10 = head.version == 0;
+    // proxy-rewrite may send HEAD for a client's GET (no body comes; the client is told so)
+    // or the other way round (the body that comes is not the client's to see).
+    let client_head = head.method == http::Method::HEAD;
+    let upstream_head = edits.method.as_ref().unwrap_or(&head.method) == http::Method::HEAD;
+    let mut resp = resp;
+    let mut upstream_clean = resp.keep_alive;
+    if client_head && !upstream_head {
+        // Forward the head only; the body is dropped with the connection.
+        upstream_clean = false;
+        resp.body = BodyFraming::None;
+    }
     let out = match resp.body {
+        BodyFraming::None if upstream_head && !client_head && !matches!(resp.status, 204 | 304) => {
+            Framing::Length(0)
+        }
         BodyFraming::None => Framing::KeepLength,
         BodyFraming::Length(n) => Framing::Length(n),
         BodyFraming::Chunked | BodyFraming::UntilClose if !http10 => Framing::Chunked,
@@ -758,7 +770,6 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
     let send = cfg.timeouts.send;
     let read = up.read_timeout;
     let mut body_start = resp.head_len;
-    let mut upstream_clean = resp.keep_alive;
     // Whether a byte of the answer may have reached the client. A chunked body is decoded
     // before the head is flushed, so an upstream can break before that: the client then still
     // gets a proper 502/504 instead of a connection closed on nothing.

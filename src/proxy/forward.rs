@@ -88,7 +88,14 @@ pub fn request_head(
     body: Framing,
     edits: &Edits,
 ) {
-    out.extend_from_slice(head.method.as_str().as_bytes());
+    out.extend_from_slice(
+        edits
+            .method
+            .as_ref()
+            .unwrap_or(&head.method)
+            .as_str()
+            .as_bytes(),
+    );
     out.push(b' ');
     out.extend_from_slice(path_and_query);
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
@@ -145,18 +152,30 @@ pub fn request_head(
         client.peer.ip(),
         client.peer.ip()
     );
-    out.extend_from_slice(b"X-Forwarded-Proto: ");
-    out.extend_from_slice(forwarded[0].unwrap_or(client.scheme.as_bytes()));
-    out.extend_from_slice(b"\r\nX-Forwarded-Host: ");
-    out.extend_from_slice(forwarded[1].unwrap_or_else(|| head.host_name(buf).unwrap_or_default()));
-    out.extend_from_slice(b"\r\nX-Forwarded-Port: ");
-    match forwarded[2] {
-        Some(p) => out.extend_from_slice(p),
-        None => {
-            let _ = write!(out, "{}", client.local_port);
-        }
+    // A plugin that sets or removes one of these (proxy-rewrite) replaces the gateway's value,
+    // as in APISIX, where they are request headers plugins may rewrite.
+    if !edits.drops(b"x-forwarded-proto") {
+        out.extend_from_slice(b"X-Forwarded-Proto: ");
+        out.extend_from_slice(forwarded[0].unwrap_or(client.scheme.as_bytes()));
+        out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
+    if !edits.drops(b"x-forwarded-host") {
+        out.extend_from_slice(b"X-Forwarded-Host: ");
+        out.extend_from_slice(
+            forwarded[1].unwrap_or_else(|| head.host_name(buf).unwrap_or_default()),
+        );
+        out.extend_from_slice(b"\r\n");
+    }
+    if !edits.drops(b"x-forwarded-port") {
+        out.extend_from_slice(b"X-Forwarded-Port: ");
+        match forwarded[2] {
+            Some(p) => out.extend_from_slice(p),
+            None => {
+                let _ = write!(out, "{}", client.local_port);
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
     for (name, value) in &edits.set {
         out_header(out, name.as_bytes(), value.as_bytes());
     }

@@ -119,8 +119,20 @@ fn hide(conf: &RouteConf, req: &Request<'_>, src: &Source, edits: &mut Edits) {
     match src {
         Source::Header => edits.clear(&conf.header),
         Source::Query => {
-            let q = source::query_without(req.query().unwrap_or_default(), &conf.query);
-            let mut target = crate::http::path::encode(req.path()).into_owned();
+            // A plugin that ran before (proxy-rewrite in a global rule) may have rewritten
+            // the target already: take the token out of that one.
+            let (path, query) = match &edits.target {
+                Some(t) => match t.iter().position(|&b| b == b'?') {
+                    Some(p) => (t[..p].to_vec(), t[p + 1..].to_vec()),
+                    None => (t.clone(), Vec::new()),
+                },
+                None => (
+                    crate::http::path::encode(req.path()).into_owned(),
+                    req.query().unwrap_or_default().to_vec(),
+                ),
+            };
+            let q = source::query_without(&query, &conf.query);
+            let mut target = path;
             if !q.is_empty() {
                 target.push(b'?');
                 target.extend_from_slice(&q);
