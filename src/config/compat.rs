@@ -7,7 +7,7 @@
 use serde_norway::Value;
 
 /// The top-level keys, for messages that point APISIX users at them.
-const TOP_LEVEL: &str = "node_listen, ssl_listen, workers, cpu_pinning, io_driver, data_dir, \
+const TOP_LEVEL: &str = "node_listen, ssl_listen, fallback_sni, workers, cpu_pinning, io_driver, data_dir, \
                          standalone, trusted_addresses, server_header, log_level, jwt_cache_size, timeouts, limits and \
                          data_encryption";
 
@@ -62,6 +62,7 @@ pub(super) fn hint(path: &str) -> Option<String> {
 const MOVED: &[(&str, &str)] = &[
     ("apisix.node_listen", "`node_listen`"),
     ("apisix.ssl.listen", "`ssl_listen`"),
+    ("apisix.ssl.fallback_sni", "`fallback_sni`"),
     ("apisix.enable_admin", "`deployment.admin.enable_admin`"),
     ("apisix.allow_admin", "`deployment.admin.allow_admin`"),
     ("apisix.admin_key", "`deployment.admin.admin_key`"),

@@ -646,7 +646,7 @@ fn unknown_keys_are_named_with_their_path() {
     assert_eq!(
         errors,
         [
-            "1: unknown field, expected one of `node_listen`, `ssl_listen`, `workers`, `cpu_pinning`, \
+            "1: unknown field, expected one of `node_listen`, `ssl_listen`, `fallback_sni`, `workers`, `cpu_pinning`, \
              `io_driver`, `data_dir`, `standalone`, `trusted_addresses`, `server_header`, `log_level`, \
              `jwt_cache_size`, `timeouts`, `limits`, `deployment`, `data_encryption`",
             "deployment.etcd_x: unknown field, expected one of `role`, `admin`",
@@ -682,7 +682,7 @@ plugins: [jwt-auth]
 ",
     );
     let expected_starts = [
-        "apisix: not supported: Portcullis reads node_listen, ssl_listen, workers,",
+        "apisix: not supported: Portcullis reads node_listen, ssl_listen, fallback_sni, workers,",
         "apisix.node_listen: move it to `node_listen`",
         "apisix.ssl.listen: move it to `ssl_listen`",
         "apisix.data_encryption: move it to `data_encryption` (same keys; AES-GCM",

@@ -48,6 +48,9 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             p.push("node_listen", "must list at least one address");
         }
         let ssl_listen = listens(&mut p, "ssl_listen", raw.ssl_listen, DEFAULT_SSL_LISTEN);
+        let fallback_sni = p.check("fallback_sni", raw.fallback_sni, None, |s| {
+            crate::tls::sni::normalise_host(&s).map(Some)
+        });
         let workers = p.check("workers", raw.workers, 0, |n| {
             if n > MAX_WORKERS {
                 return Err(format!("must be at most {MAX_WORKERS} (0 = one per core)"));
@@ -102,6 +105,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
         let (
             Some(node_listen),
             Some(ssl_listen),
+            Some(fallback_sni),
             Some(workers),
             Some(cpu_pinning),
             Some(io_driver),
@@ -118,6 +122,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
         ) = (
             node_listen,
             ssl_listen,
+            fallback_sni,
             workers,
             cpu_pinning,
             io_driver,
@@ -143,6 +148,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             path: None,
             node_listen,
             ssl_listen,
+            fallback_sni,
             workers: resolve_workers(workers),
             cpu_pinning,
             io_driver,
