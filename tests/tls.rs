@@ -284,7 +284,8 @@ fn tls_12_and_13_and_per_object_protocols() {
             versions: v12,
             ..Client::to("new.test")
         };
-        assert!(connect(&ca, gw.ssl_addr(), c12).is_err());
+        let e = connect(&ca, gw.ssl_addr(), c12).unwrap_err();
+        assert!(e.contains("ProtocolVersion"), "{e}");
         let c13 = Client {
             versions: v13,
             ..Client::to("new.test")
