@@ -14,6 +14,12 @@
 # credential and one with an RS256 credential (served from the per-core verified-token cache
 # after the first request on each worker), and a third with HS256 plus a consumer limit-count
 # quota too large to reject; it prints HS256 / no-plugin, RS256 / HS256 and limit-count / HS256.
+#
+# TLS=1 adds TLS termination in the same rounds: nginx `listen ... ssl` proxying to the same
+# upstream, and Portcullis on ssl_listen with an ssl object, both serving one self-signed ECDSA
+# P-256 certificate made here with openssl; wrk drives both over https with keep-alive (so the
+# figures are mostly record encryption, one handshake per connection). It prints
+# Portcullis TLS / nginx ssl.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -23,6 +29,7 @@ THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
 PATH_UNDER_TEST=${PATH_UNDER_TEST:-/hello}
 JWT=${JWT:-0}
+TLS=${TLS:-0}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 for tool in nginx wrk curl; do
@@ -40,9 +47,21 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP_PORT=$(free_port); NGX_PORT=$(free_port); PC_PORT=$(free_port); ADMIN_PORT=$(free_port)
+NGX_TLS_PORT=$(free_port); PC_TLS_PORT=$(free_port)
 
 # --- upstream and nginx proxy (two nginx processes, so the proxy has its own workers) -------
 mkdir -p "$work/up" "$work/ngx"
+ngx_tls=""
+if [ "$TLS" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=bench.test -addext "subjectAltName=DNS:bench.test" \
+    -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+  ngx_tls="listen 127.0.0.1:$NGX_TLS_PORT ssl reuseport backlog=4096;
+    ssl_certificate $work/tls.crt;
+    ssl_certificate_key $work/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets off;"
+fi
 cat > "$work/up/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -70,6 +89,7 @@ http {
   upstream backend { server 127.0.0.1:$UP_PORT; keepalive 320; }
   server {
     listen 127.0.0.1:$NGX_PORT reuseport backlog=4096;
+    $ngx_tls
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -89,6 +109,8 @@ nginx -p "$work/ngx" -c "$work/ngx/nginx.conf" & pids+=($!)
 mkdir -p "$work/pc"
 cat > "$work/pc/config.yaml" <<CONF
 node_listen: ["127.0.0.1:$PC_PORT"]
+ssl_listen: [$([ "$TLS" = 1 ] && echo "\"127.0.0.1:$PC_TLS_PORT\"")]
+fallback_sni: bench.test
 workers: $WORKERS
 data_dir: $work/pc/data
 log_level: warn
@@ -106,6 +128,14 @@ routes:
       type: roundrobin
       nodes: { "127.0.0.1:$UP_PORT": 1 }
 CONF
+if [ "$TLS" = 1 ]; then
+  # First in the file: the sections below (JWT=1) continue the routes list.
+  { echo "ssls:"; echo "  - id: bench"; echo "    snis: [bench.test]"
+    echo "    cert: |"; sed 's/^/      /' "$work/tls.crt"
+    echo "    key: |"; sed 's/^/      /' "$work/tls.key"
+    cat "$work/pc/apisix.yaml"; } > "$work/pc/apisix.yaml.new"
+  mv "$work/pc/apisix.yaml.new" "$work/pc/apisix.yaml"
+fi
 PC=$here/target/release/portcullis
 if [ "$JWT" = 1 ]; then
   openssl genrsa -out "$work/pc/rsa.pem" 2048 2>/dev/null
@@ -146,15 +176,21 @@ fi
 
 wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$1$PATH_UNDER_TEST" && return 0; sleep 0.1; done; echo "load.sh: port $1 did not come up" >&2; exit 1; }
 wait_up "$UP_PORT"; wait_up "$NGX_PORT"; wait_up "$PC_PORT"
+if [ "$TLS" = 1 ]; then
+  for port in "$NGX_TLS_PORT" "$PC_TLS_PORT"; do
+    code=$(curl -sk -o /dev/null -w '%{http_code}' --resolve "bench.test:$port:127.0.0.1" "https://bench.test:$port$PATH_UNDER_TEST")
+    [ "$code" = 200 ] || { echo "load.sh: https on $port answered $code" >&2; exit 1; }
+  done
+fi
 
 # --- rounds -------------------------------------------------------------------------------
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub("us","",v); v/=1000} else if (v ~ /ms$/) {sub("ms","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1000}; printf "%.3f", v}'; }
-run_wrk() { # port [path [header]] -> "rps p50ms p99ms"
-  local path=${2:-$PATH_UNDER_TEST} out
+run_wrk() { # port [path [header]] -> "rps p50ms p99ms"; SCHEME=https for TLS
+  local path=${2:-$PATH_UNDER_TEST} out url="${SCHEME:-http}://127.0.0.1:$1${2:-$PATH_UNDER_TEST}"
   if [ -n "${3:-}" ]; then
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -H "$3" "http://127.0.0.1:$1$path")
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -H "$3" "$url")
   else
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$1$path")
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url")
   fi
   local rps p50 p99 errs
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
@@ -170,6 +206,7 @@ echo "machine: $(nproc) cores, $(uname -r); wrk -t$THREADS -c$CONNS -d${DURATION
 wrk -t1 -c4 -d1s "http://127.0.0.1:$NGX_PORT$PATH_UNDER_TEST" >/dev/null   # warm-up
 wrk -t1 -c4 -d1s "http://127.0.0.1:$PC_PORT$PATH_UNDER_TEST" >/dev/null
 : > "$work/ngx.txt"; : > "$work/pc.txt"; : > "$work/hs.txt"; : > "$work/rs.txt"; : > "$work/lc.txt"
+: > "$work/ngxtls.txt"; : > "$work/pctls.txt"
 if [ "$JWT" = 1 ]; then
   for h in "$HS_TOKEN:/jwt-hs/x" "$RS_TOKEN:/jwt-rs/x" "$LC_TOKEN:/jwt-lc/x"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: ${h%%:*}" "http://127.0.0.1:$PC_PORT${h#*:}")
@@ -183,6 +220,10 @@ for r in $(seq "$ROUNDS"); do
     h=$(run_wrk "$PC_PORT" /jwt-hs/x "Authorization: $HS_TOKEN"); echo "round $r pc jwt HS256 $h"; echo "$h" >> "$work/hs.txt"
     s=$(run_wrk "$PC_PORT" /jwt-rs/x "Authorization: $RS_TOKEN"); echo "round $r pc jwt RS256 $s"; echo "$s" >> "$work/rs.txt"
     l=$(run_wrk "$PC_PORT" /jwt-lc/x "Authorization: $LC_TOKEN"); echo "round $r pc jwt+limit $l"; echo "$l" >> "$work/lc.txt"
+  fi
+  if [ "$TLS" = 1 ]; then
+    n=$(SCHEME=https run_wrk "$NGX_TLS_PORT"); echo "round $r nginx ssl  $n"; echo "$n" >> "$work/ngxtls.txt"
+    p=$(SCHEME=https run_wrk "$PC_TLS_PORT");  echo "round $r pc tls     $p"; echo "$p" >> "$work/pctls.txt"
   fi
 done
 
@@ -201,7 +242,16 @@ if [ "$JWT" = 1 ]; then
   lr=$(col 1 "$work/lc.txt"); l50=$(col 2 "$work/lc.txt"); l99=$(col 3 "$work/lc.txt")
   printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, HS256+limit-count" "$lr" "$l50" "$l99"
 fi
+if [ "$TLS" = 1 ]; then
+  tnr=$(col 1 "$work/ngxtls.txt"); tn50=$(col 2 "$work/ngxtls.txt"); tn99=$(col 3 "$work/ngxtls.txt")
+  tpr=$(col 1 "$work/pctls.txt");  tp50=$(col 2 "$work/pctls.txt");  tp99=$(col 3 "$work/pctls.txt")
+  printf '%-28s %12.0f %10.3f %10.3f\n' "nginx ssl proxy_pass" "$tnr" "$tn50" "$tn99"
+  printf '%-28s %12.0f %10.3f %10.3f\n' "portcullis, TLS" "$tpr" "$tp50" "$tp99"
+fi
 awk -v a="$pr" -v b="$nr" -v c="$p99" -v d="$n99" 'BEGIN {printf "ratio portcullis/nginx: %.2fx requests/s, p99 %.2fx\n", a/b, c/d}'
+if [ "$TLS" = 1 ]; then
+  awk -v a="$tpr" -v b="$tnr" -v c="$tp99" -v d="$tn99" 'BEGIN {printf "ratio portcullis TLS / nginx ssl: %.2fx requests/s, p99 %.2fx\n", a/b, c/d}'
+fi
 if [ "$JWT" = 1 ]; then
   awk -v a="$hr" -v b="$pr" 'BEGIN {printf "ratio jwt-auth HS256 / no plugin: %.2fx requests/s\n", a/b}'
   awk -v a="$sr" -v b="$hr" 'BEGIN {printf "ratio jwt-auth RS256 (cached) / HS256: %.2fx requests/s\n", a/b}'
