@@ -27,6 +27,10 @@
 #   rs256-distinct    1,000 distinct RS256 tokens, cache on (each worker verifies each once)
 #   hs256+limit-count jwt-auth HS256 and the consumer's own limit-count quota
 #   hs256-10k         10,000 consumers, each request a token of another one (10,000 tokens)
+#   nginx-tls         nginx `listen ... ssl` + proxy_pass, one self-signed ECDSA P-256 certificate
+#   tls               Portcullis TLS termination on ssl_listen with an ssl object, same certificate
+#                     (wrk over https with keep-alive: the cost of TLS records, not of handshakes;
+#                     its x-nginx ratio is against nginx-tls)
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -34,7 +38,7 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
-ALL=upstream,nginx,none,limit-count,hs256,rs256,es256,eddsa,rs256-nocache,es256-nocache,eddsa-nocache,rs256-distinct,hs256+limit-count,hs256-10k
+ALL=upstream,nginx,none,limit-count,hs256,rs256,es256,eddsa,rs256-nocache,es256-nocache,eddsa-nocache,rs256-distinct,hs256+limit-count,hs256-10k,nginx-tls,tls
 SCENARIOS=${SCENARIOS:-$ALL}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -58,6 +62,14 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 UP_PORT=$(free_port); NGX_PORT=$(free_port)
 PC_PORT=$(free_port); PC_ADMIN=$(free_port); PC2_PORT=$(free_port); PC2_ADMIN=$(free_port)
+NGX_TLS_PORT=$(free_port); PC_TLS_PORT=$(free_port)
+
+# One certificate for both TLS terminators; wrk sends no usable SNI to 127.0.0.1, so
+# Portcullis serves it through fallback_sni (nginx through its only server block).
+mkdir -p "$work/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=bench.test -addext "subjectAltName=DNS:bench.test" \
+  -keyout "$work/tls/tls.key" -out "$work/tls/tls.crt" 2>/dev/null
 
 # --- upstream and nginx proxy (two nginx processes, so the proxy has its own workers) -------
 mkdir -p "$work/up" "$work/ngx"
@@ -88,6 +100,11 @@ http {
   upstream backend { server 127.0.0.1:$UP_PORT; keepalive 320; }
   server {
     listen 127.0.0.1:$NGX_PORT reuseport backlog=4096;
+    listen 127.0.0.1:$NGX_TLS_PORT ssl reuseport backlog=4096;
+    ssl_certificate $work/tls/tls.crt;
+    ssl_certificate_key $work/tls/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets off;
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -118,6 +135,13 @@ indent() { sed 's/^/          /' "$1"; }
 
 routes() { # upstream port -> the routes every Portcullis config shares
   cat <<CONF
+ssls:
+  - id: bench
+    snis: [bench.test]
+    cert: |
+$(sed 's/^/      /' "$work/tls/tls.crt")
+    key: |
+$(sed 's/^/      /' "$work/tls/tls.key")
 routes:
   - id: none
     uri: /*
@@ -177,9 +201,11 @@ with open(sys.argv[1], "a") as conf, open(sys.argv[2], "w") as toks:
         sig = b64(hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest())
         toks.write(f"{head}.{body}.{sig}\n")
 PY
-node_config() { # port admin_port dir cache_size
+node_config() { # port admin_port dir cache_size [ssl_port]
   cat <<CONF
 node_listen: ["127.0.0.1:$1"]
+ssl_listen: [$([ -n "${5:-}" ] && echo "\"127.0.0.1:$5\"")]
+fallback_sni: bench.test
 workers: $WORKERS
 data_dir: $3/data
 log_level: warn
@@ -191,7 +217,7 @@ deployment:
 standalone: $3/apisix.yaml
 CONF
 }
-node_config "$PC_PORT" "$PC_ADMIN" "$work/pc" 10000 > "$work/pc/config.yaml"
+node_config "$PC_PORT" "$PC_ADMIN" "$work/pc" 10000 "$PC_TLS_PORT" > "$work/pc/config.yaml"
 node_config "$PC2_PORT" "$PC2_ADMIN" "$work/pc2" 0 > "$work/pc2/config.yaml"
 
 sign() { "$PC" token sign --expires-in 86400 "$@"; }
@@ -211,25 +237,27 @@ wait_up() { for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$1/h
 wait_up "$UP_PORT"; wait_up "$NGX_PORT"; wait_up "$PC_PORT"; wait_up "$PC2_PORT"
 NGX_PIDS=$(pgrep -P "$(cat "$work/ngx/nginx.pid")" | tr '\n' ' ')
 
-# scenario -> "port path tokens-file proxy-pids"
+# scenario -> "url-base path tokens-file proxy-pids"
 spec() {
   case $1 in
-    upstream) echo "$UP_PORT /hello - -" ;;
-    nginx) echo "$NGX_PORT /hello - $NGX_PIDS" ;;
-    none) echo "$PC_PORT /hello - $PC_PID" ;;
-    limit-count) echo "$PC_PORT /lc/x - $PC_PID" ;;
-    hs256 | rs256 | es256 | eddsa | rs256-distinct) echo "$PC_PORT /jwt/x $work/tok-$1 $PC_PID" ;;
-    *-nocache) echo "$PC2_PORT /jwt/x $work/tok-${1%-nocache} $PC2_PID" ;;
-    hs256+limit-count) echo "$PC_PORT /jwt/x $work/tok-lc $PC_PID" ;;
-    hs256-10k) echo "$PC2_PORT /jwt/x $work/tokens-10k.txt $PC2_PID" ;;
+    nginx-tls) echo "https://127.0.0.1:$NGX_TLS_PORT /hello - $NGX_PIDS" ;;
+    tls) echo "https://127.0.0.1:$PC_TLS_PORT /hello - $PC_PID" ;;
+    upstream) echo "http://127.0.0.1:$UP_PORT /hello - -" ;;
+    nginx) echo "http://127.0.0.1:$NGX_PORT /hello - $NGX_PIDS" ;;
+    none) echo "http://127.0.0.1:$PC_PORT /hello - $PC_PID" ;;
+    limit-count) echo "http://127.0.0.1:$PC_PORT /lc/x - $PC_PID" ;;
+    hs256 | rs256 | es256 | eddsa | rs256-distinct) echo "http://127.0.0.1:$PC_PORT /jwt/x $work/tok-$1 $PC_PID" ;;
+    *-nocache) echo "http://127.0.0.1:$PC2_PORT /jwt/x $work/tok-${1%-nocache} $PC2_PID" ;;
+    hs256+limit-count) echo "http://127.0.0.1:$PC_PORT /jwt/x $work/tok-lc $PC_PID" ;;
+    hs256-10k) echo "http://127.0.0.1:$PC2_PORT /jwt/x $work/tokens-10k.txt $PC2_PID" ;;
   esac
 }
 # Every scenario's first token must pass before anything is measured.
 for s in "${scen[@]}"; do
-  read -r port path toks _ <<<"$(spec "$s")"
+  read -r base path toks _ <<<"$(spec "$s")"
   hdr=()
   [ "$toks" = - ] || hdr=(-H "Authorization: $(head -n 1 "$toks")")
-  code=$(curl -s -o /dev/null -w '%{http_code}' "${hdr[@]}" "http://127.0.0.1:$port$path")
+  code=$(curl -sk -o /dev/null -w '%{http_code}' "${hdr[@]}" "$base$path")
   [ "$code" = 200 ] || { echo "load.sh: scenario $s answered $code" >&2; exit 1; }
 done
 
@@ -243,12 +271,12 @@ cpu_ticks() { # pids... -> utime+stime in clock ticks
 }
 HZ=$(getconf CLK_TCK)
 run() { # scenario -> "rps p50ms p99ms p999ms cpu_us_per_req"
-  local port path toks pidlist out before after
-  read -r port path toks pidlist <<<"$(spec "$1")"
+  local base path toks pidlist out before after
+  read -r base path toks pidlist <<<"$(spec "$1")"
   [ "$toks" = - ] && toks=""
   # shellcheck disable=SC2086
   before=$(cpu_ticks $pidlist)
-  out=$(LOAD_TOKENS=$toks wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$here/benches/load.lua" "http://127.0.0.1:$port$path")
+  out=$(LOAD_TOKENS=$toks wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -s "$here/benches/load.lua" "$base$path")
   # shellcheck disable=SC2086
   after=$(cpu_ticks $pidlist)
   local rps res
@@ -263,8 +291,8 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print (NR%2
 
 echo "machine: $(nproc) cores, $(uname -r); wrk -t$THREADS -c$CONNS -d${DURATION}s; $WORKERS workers each; $ROUNDS rounds"
 for s in "${scen[@]}"; do
-  read -r port path _ <<<"$(spec "$s")"
-  wrk -t1 -c4 -d1s "http://127.0.0.1:$port/hello" >/dev/null   # warm-up
+  read -r base _ <<<"$(spec "$s")"
+  wrk -t1 -c4 -d1s "$base/hello" >/dev/null   # warm-up
   : > "$work/res-$s"
 done
 for r in $(seq "$ROUNDS"); do
@@ -276,10 +304,12 @@ done
 col() { awk -v c="$1" '$c != "-" {print $c}' "$work/res-$2" | median; }
 echo
 printf '%-18s %10s %8s %8s %8s %10s %9s %9s\n' "scenario (median)" "req/s" "p50 ms" "p99 ms" "p99.9 ms" "cpu us/req" "x nginx" "p99/ngx"
-nr=""; n99=""
-if [ -s "$work/res-nginx" ] 2>/dev/null; then nr=$(col 1 nginx); n99=$(col 3 nginx); fi
 declare -A RPS
 for s in "${scen[@]}"; do
+  # Each figure against nginx in the same rounds: TLS against nginx's TLS, the rest plain.
+  ref=nginx; [ "$s" = tls ] && ref=nginx-tls
+  nr=""; n99=""
+  if [ -s "$work/res-$ref" ]; then nr=$(col 1 "$ref"); n99=$(col 3 "$ref"); fi
   rr=$(col 1 "$s"); RPS[$s]=$rr
   awk -v s="$s" -v r="$rr" -v a="$(col 2 "$s")" -v b="$(col 3 "$s")" -v c="$(col 4 "$s")" -v u="$(col 5 "$s")" -v nr="$nr" -v n99="$n99" \
     'BEGIN { x = (nr == "") ? "-" : sprintf("%.2fx", r / nr); y = (n99 == "") ? "-" : sprintf("%.2fx", b / n99);
@@ -297,3 +327,4 @@ ratio "jwt-auth HS256 / no plugin" hs256 none 0.9
 ratio "RS256 cached / HS256" rs256 hs256 0.9
 ratio "jwt-auth + limit-count / jwt-auth" hs256+limit-count hs256 0.95
 ratio "limit-count / no plugin" limit-count none 0.95
+ratio "TLS termination / nginx ssl" tls nginx-tls 1.0

@@ -104,7 +104,7 @@ def main():
     port, admin_port = free_port(), free_port()
     with open(os.path.join(work, "config.yaml"), "w") as f:
         f.write(
-            f'node_listen: ["127.0.0.1:{port}"]\ndata_dir: data\nlog_level: warn\n'
+            f'node_listen: ["127.0.0.1:{port}"]\nssl_listen: []\ndata_dir: data\nlog_level: warn\n'
             f"deployment:\n  admin:\n    admin_listen: \"127.0.0.1:{admin_port}\"\n"
             f"    admin_key: [{{name: a, key: {KEY}, role: admin}}]\n"
         )

@@ -13,6 +13,7 @@
 //! - [`proxy`]: the per-connection loop, upstream pool, balancer and forwarding headers.
 //! - [`runtime`]: worker threads, listeners, driver selection, signals and graceful shutdown.
 //! - [`store`]: durable storage of the Admin API objects (embedded redb by default).
+//! - [`tls`]: TLS termination on `ssl_listen`, certificates from `ssl` objects picked by SNI.
 
 pub mod admin;
 pub mod config;
@@ -27,3 +28,4 @@ pub mod runtime;
 pub mod secrets;
 pub mod snapshot;
 pub mod store;
+pub mod tls;

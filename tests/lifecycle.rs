@@ -96,7 +96,7 @@ fn a_bad_standalone_file_is_refused_naming_every_object() {
     let cfg = dir.path().join("config.yaml");
     std::fs::write(
         &cfg,
-        "node_listen: [\"127.0.0.1:1\"]\ndeployment:\n  admin:\n    admin_listen: \"127.0.0.1:2\"\n",
+        "node_listen: [\"127.0.0.1:1\"]\nssl_listen: []\ndeployment:\n  admin:\n    admin_listen: \"127.0.0.1:2\"\n",
     )
     .unwrap();
     let sa = dir.path().join("apisix.yaml");

@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use portcullis::admin::kind::{validate, Kind};
 use portcullis::plugins::Registry;
 
-const KINDS: [Kind; 8] = [
+const KINDS: [Kind; 9] = [
     Kind::Routes,
     Kind::Services,
     Kind::Upstreams,
@@ -19,6 +19,7 @@ const KINDS: [Kind; 8] = [
     Kind::GlobalRules,
     Kind::PluginConfigs,
     Kind::Secrets,
+    Kind::Ssls,
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -224,7 +224,15 @@ fn sign_for(ctl: &Control, user: &str, id: &str, body: &[u8]) -> ApiResponse {
 }
 
 fn entry_json(key: &str, e: &Entry) -> Value {
-    json!({"key": key, "value": e.value, "createdIndex": e.created, "modifiedIndex": e.modified})
+    let mut value = e.value.clone();
+    if key.starts_with("/apisix/ssls/") {
+        // APISIX never returns an ssl object's private keys on GET ("for security").
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("key");
+            obj.remove("keys");
+        }
+    }
+    json!({"key": key, "value": value, "createdIndex": e.created, "modifiedIndex": e.modified})
 }
 
 fn get(ctl: &Control, t: &Target, query: Option<&str>) -> ApiResponse {
@@ -349,13 +357,16 @@ fn put(
     if matches!(kind, Kind::Consumers | Kind::Credentials) {
         fill_consumer_defaults(&mut value);
     }
+    let key = kind.key(t.parent, &id);
+    if kind == Kind::Ssls {
+        ctl.unseal_echoed(&key, &mut value);
+    }
     if let Err(errs) = validate(kind, &value, &id, ctl.plugins()) {
         return Ok(invalid(errs));
     }
     if let Some(r) = missing_reference(ctl, kind, &value) {
         return Ok(r);
     }
-    let key = kind.key(t.parent, &id);
     let (stored, created) = ctl.put(&key, value)?;
     Ok(reply(
         if created || post { 201 } else { 200 },
@@ -377,9 +388,16 @@ fn fill_consumer_defaults(value: &mut Value) {
 /// (`failed to check the configuration of plugin jwt-auth err: ...`) without a prefix.
 fn invalid(errs: Vec<String>) -> ApiResponse {
     let joined = errs.join("; ");
+    // APISIX answers these without the prefix too: plugin checks, and an ssl object's
+    // certificate checks (`apisix/ssl.lua`), which come after its schema check.
     let plugin_only = errs.iter().all(|e| {
         e.starts_with("invalid plugins configuration: ")
             || e.starts_with("failed to check the configuration of plugin ")
+            || e.starts_with("failed to parse cert: ")
+            || e.starts_with("failed to parse key: ")
+            || e.starts_with("key does not match cert: ")
+            || e.starts_with("failed to handle cert-key pair[")
+            || e == "mismatched number of certs and keys"
     });
     if plugin_only {
         error(400, joined)
@@ -451,6 +469,9 @@ fn patch(ctl: &mut Control, t: &Target, body: Option<Value>) -> Result<ApiRespon
     }
     if matches!(t.kind, Kind::Consumers | Kind::Credentials) {
         fill_consumer_defaults(&mut value);
+    }
+    if t.kind == Kind::Ssls {
+        ctl.unseal_echoed(&key, &mut value);
     }
     if let Err(errs) = validate(t.kind, &value, id, ctl.plugins()) {
         return Ok(invalid(errs));

@@ -5,8 +5,9 @@
 //! The secret fields are the `encrypt_fields` of each plugin in an object's `plugins`
 //! ([`Registry::encrypt_fields`]: jwt-auth `secret` and `private_key`, Kong jwt `secret`,
 //! limit-count `redis_password`), in consumers, credentials, routes, services, global rules and
-//! plugin configs alike, the `token` of a secret manager (`/apisix/secrets/...`), and an
-//! upstream's `tls.client_key` (in upstreams, and inline in routes and services). A string
+//! plugin configs alike, the `token` of a secret manager (`/apisix/secrets/...`), an
+//! upstream's `tls.client_key` (in upstreams, and inline in routes and services), and the
+//! private keys of an ssl object (`key` and each of `keys`, as APISIX encrypts them). A string
 //! that is a secret reference (`$env://...`, `$secret://...`) is stored as it is: it names a
 //! secret, it is not one, and it has to stay readable to be resolved.
 //!
@@ -105,6 +106,11 @@ impl AtRest {
         Ok(())
     }
 
+    /// The plaintext of `cipher`, sealed for the field `pointer` of the object at `key`.
+    pub fn open_one(&self, key: &str, pointer: &str, cipher: &str) -> Result<String, OpenError> {
+        self.keyring.open(cipher, &aad(key, pointer))
+    }
+
     /// Whether `value` (stored at `key` with no `encrypted` list) holds secrets in plaintext
     /// that would be sealed at its next write.
     pub fn would_seal(&self, key: &str, value: &Value) -> bool {
@@ -129,6 +135,22 @@ pub fn secret_fields(key: &str, value: &Value) -> Vec<String> {
         } else {
             Vec::new()
         };
+    }
+    if key.starts_with("/apisix/ssls/") {
+        // The private keys, as APISIX encrypts them (`aes_encrypt_pkey`): `key` and `keys[i]`.
+        let mut out = Vec::new();
+        if is_secret(value.get("key")) {
+            out.push("/key".to_owned());
+        }
+        if let Some(keys) = value.get("keys").and_then(Value::as_array) {
+            out.extend(
+                keys.iter()
+                    .enumerate()
+                    .filter(|(_, k)| is_secret(Some(k)))
+                    .map(|(i, _)| format!("/keys/{i}")),
+            );
+        }
+        return out;
     }
     // An upstream's client certificate key (mutual TLS), in an upstream or inline in a route
     // or service.
@@ -328,6 +350,30 @@ mod tests {
         assert_eq!(value["plugins"]["jwt-auth"]["secret"], b64);
         assert!(ar.would_seal(CRED, &value));
         assert!(!ar.would_seal(CRED, &json!({"plugins": {}})));
+    }
+
+    #[test]
+    fn ssl_private_keys_are_sealed() {
+        let ar = at_rest(&[b"0123456789abcdef"]);
+        let key = "/apisix/ssls/1";
+        let ssl = json!({"cert": "C", "key": "-----BEGIN PRIVATE KEY-----k", "certs": ["C2"],
+                         "keys": ["-----BEGIN PRIVATE KEY-----k2"], "snis": ["a.test"]});
+        let (sealed, pointers) = ar.seal(key, &ssl).unwrap();
+        assert_eq!(pointers, ["/key", "/keys/0"]);
+        assert!(!sealed.to_string().contains("PRIVATE KEY"));
+        assert_eq!(sealed["cert"], "C");
+        let cipher = sealed["key"].as_str().unwrap();
+        assert_eq!(
+            ar.open_one(key, "/key", cipher).unwrap(),
+            "-----BEGIN PRIVATE KEY-----k"
+        );
+        assert!(
+            ar.open_one(key, "/keys/0", cipher).is_err(),
+            "bound to its field"
+        );
+        let mut opened = sealed.clone();
+        ar.open(key, &mut opened, &pointers).unwrap();
+        assert_eq!(opened, ssl);
     }
 
     #[test]

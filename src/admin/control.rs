@@ -6,8 +6,9 @@
 //! 2xx is both on disk and in force, and a refused change leaves nothing behind.
 //!
 //! What "checked and put in force" costs depends on what changed:
-//! - routes, services, upstreams, global rules: the routing objects are rebuilt and the snapshot
-//!   recompiled and published (workers pick it up on their next request);
+//! - routes, services, upstreams, global rules, ssls: the routing objects and the SNI table are
+//!   rebuilt and the snapshot recompiled and published (workers pick it up on their next
+//!   request, or TLS handshake);
 //! - a consumer or a credential: only that consumer's entries in the shared consumer index are
 //!   replaced (key uniqueness checked first), so the cost does not grow with the number of
 //!   consumers;
@@ -22,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 
 use crate::consumers::{Consumer as ConsumerView, ConsumerIndex, Credential, Scheme};
-use crate::model::{ConfigSet, Consumer, PluginCheck, Route, Service, Upstream};
+use crate::model::{ConfigSet, Consumer, PluginCheck, Route, Service, Ssl, Upstream};
 use crate::plugins::credentials;
 use crate::proxy::Shared;
 use crate::secrets::{Resolver, Vault};
@@ -95,7 +96,8 @@ pub enum ControlError {
 /// What a key holds, for routing a change to the right rebuild.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Area {
-    /// Routes, services, upstreams, global rules, plugin configs: the snapshot is recompiled.
+    /// Routes, services, upstreams, global rules, plugin configs, ssls: the snapshot is
+    /// recompiled.
     Routing,
     /// A consumer or one of its credentials: that consumer's index entries are replaced.
     Consumer,
@@ -104,12 +106,13 @@ enum Area {
 }
 
 fn area(key: &str) -> Area {
-    const ROUTING: [&str; 5] = [
+    const ROUTING: [&str; 6] = [
         "/apisix/routes/",
         "/apisix/services/",
         "/apisix/upstreams/",
         "/apisix/global_rules/",
         "/apisix/plugin_configs/",
+        "/apisix/ssls/",
     ];
     if ROUTING.iter().any(|p| key.starts_with(p)) {
         Area::Routing
@@ -347,6 +350,24 @@ impl Control {
         self.resolver.set_vaults(vaults);
     }
 
+    /// Replaces, in `value` (an object to be stored at `key`), each secret field that holds a
+    /// value this node sealed for that very field of that very object (what a write answered
+    /// with) by its plaintext, so a client may send back an ssl object as it got it, encrypted
+    /// `key` included, as APISIX allows. Any other value is left for validation to judge.
+    pub fn unseal_echoed(&self, key: &str, value: &mut Value) {
+        for pointer in super::at_rest::secret_fields(key, value) {
+            let Some(field) = value.pointer_mut(&pointer) else {
+                continue;
+            };
+            let Some(text) = field.as_str().filter(|s| !s.starts_with("-----")) else {
+                continue;
+            };
+            if let Ok(plain) = self.at_rest.open_one(key, &pointer, text) {
+                *field = Value::String(plain);
+            }
+        }
+    }
+
     /// Resolves a secret reference the way credentials are resolved.
     pub fn resolve(&self, reference: &str) -> Result<String, String> {
         self.resolver.resolve(reference)
@@ -499,6 +520,12 @@ pub fn build(
     for (key, e) in section("/apisix/upstreams/") {
         match Upstream::from_json(&e.value, Some(&id_of(key))) {
             Ok(u) => set.upstreams.push(u),
+            Err(err) => errs.push(format!("{key}: {err}")),
+        }
+    }
+    for (key, e) in section("/apisix/ssls/") {
+        match Ssl::from_json(&e.value, Some(&id_of(key))) {
+            Ok(s) => set.ssls.push(s),
             Err(err) => errs.push(format!("{key}: {err}")),
         }
     }

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{type_name, Consumer, PluginCheck, Route, Service, Upstream};
+use crate::model::{type_name, Consumer, PluginCheck, Route, Service, Ssl, Upstream};
 
 /// An object kind the Admin API manages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub enum Kind {
     PluginConfigs,
     /// `/apisix/secrets/vault/{id}`
     Secrets,
+    /// `/apisix/ssls/{id}`
+    Ssls,
 }
 
 impl Kind {
@@ -36,6 +38,7 @@ impl Kind {
             "global_rules" => Kind::GlobalRules,
             "plugin_configs" => Kind::PluginConfigs,
             "secrets" => Kind::Secrets,
+            "ssls" => Kind::Ssls,
             _ => return None,
         })
     }
@@ -51,6 +54,7 @@ impl Kind {
             Kind::GlobalRules => "global rule",
             Kind::PluginConfigs => "plugin config",
             Kind::Secrets => "secret",
+            Kind::Ssls => "ssl",
         }
     }
 
@@ -73,6 +77,7 @@ impl Kind {
             Kind::GlobalRules => "/apisix/global_rules/".into(),
             Kind::PluginConfigs => "/apisix/plugin_configs/".into(),
             Kind::Secrets => "/apisix/secrets/vault/".into(),
+            Kind::Ssls => "/apisix/ssls/".into(),
         }
     }
 
@@ -110,6 +115,7 @@ pub fn validate(
             return with_plugins(value, &["id", "desc", "labels"], true, plugins)
         }
         Kind::Secrets => return secret(value),
+        Kind::Ssls => Ssl::from_json(value, Some(id)).map(drop),
     };
     r.map_err(|e| e.0)
 }

@@ -17,8 +17,10 @@
 //! | POST | `/apisix/admin/consumers/{username}/credentials/{id}/sign` | `{"token": ...}` signed for that credential; body `{"payload": {...}, "expires_in": s}` (admin keys only) |
 //!
 //! `{kind}` is `routes`, `services`, `upstreams`, `consumers` (id = username), `global_rules`,
-//! `plugin_configs`, `consumers/{username}/credentials` or `secrets/vault`. Invalid objects get
-//! 400 `{"error_msg":"invalid configuration: ..."}` naming every problem with its field path.
+//! `plugin_configs`, `consumers/{username}/credentials`, `secrets/vault` or `ssls`. Invalid
+//! objects get 400 `{"error_msg":"invalid configuration: ..."}` naming every problem with its
+//! field path. An ssl object's `key` and `keys` are stored encrypted, answered encrypted by a
+//! write (which also takes them back encrypted) and left out of every GET, as in APISIX.
 //!
 //! - [`server`]: the HTTP server (own threads).
 //! - [`auth`]: keys, roles, allow-list.

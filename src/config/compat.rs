@@ -7,7 +7,7 @@
 use serde_norway::Value;
 
 /// The top-level keys, for messages that point APISIX users at them.
-const TOP_LEVEL: &str = "node_listen, ssl_listen, workers, cpu_pinning, io_driver, data_dir, \
+const TOP_LEVEL: &str = "node_listen, ssl_listen, fallback_sni, workers, cpu_pinning, io_driver, data_dir, \
                          standalone, trusted_addresses, server_header, log_level, jwt_cache_size, ssl_trusted_certificate, timeouts, limits and \
                          data_encryption";
 
@@ -66,6 +66,7 @@ const MOVED: &[(&str, &str)] = &[
         "apisix.ssl.ssl_trusted_certificate",
         "`ssl_trusted_certificate`",
     ),
+    ("apisix.ssl.fallback_sni", "`fallback_sni`"),
     ("apisix.enable_admin", "`deployment.admin.enable_admin`"),
     ("apisix.allow_admin", "`deployment.admin.allow_admin`"),
     ("apisix.admin_key", "`deployment.admin.admin_key`"),

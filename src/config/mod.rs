@@ -68,6 +68,10 @@ pub struct NodeConfig {
     /// `ssl_listen`: the TLS proxy addresses, for the TLS listener.
     /// Defaults to `["0.0.0.0:9443"]`.
     pub ssl_listen: Vec<SocketAddr>,
+    /// `fallback_sni`: the host name whose certificate a TLS client that sends no SNI gets
+    /// (APISIX's `apisix.ssl.fallback_sni`), lower case, without a trailing dot. Without it,
+    /// such a handshake fails. Defaults to none.
+    pub fallback_sni: Option<String>,
     /// `workers`: the number of worker threads, resolved: `0` in the file means one per core
     /// available to the process ([`std::thread::available_parallelism`]). Always at least 1.
     /// Defaults to `0` (one per core).

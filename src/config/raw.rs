@@ -49,6 +49,8 @@ pub(super) struct RawNodeConfig {
     pub node_listen: Field<Listens>,
     /// TLS proxy listen addresses. Defaults to `["0.0.0.0:9443"]`.
     pub ssl_listen: Field<Listens>,
+    /// Certificate host name for TLS clients that send no SNI. Defaults to none.
+    pub fallback_sni: Field<String>,
     /// Worker threads; `0` = one per core. Defaults to `0`.
     pub workers: Field<usize>,
     /// Pin worker `i` to core `i % cores`. Defaults to `false`.
@@ -86,6 +88,7 @@ impl RawNodeConfig {
     pub const FIELDS: &'static [&'static str] = &[
         "node_listen",
         "ssl_listen",
+        "fallback_sni",
         "workers",
         "cpu_pinning",
         "io_driver",

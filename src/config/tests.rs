@@ -82,6 +82,7 @@ fn assert_defaults(c: &NodeConfig, base: &Path) {
     assert_eq!(c.path, None);
     assert_eq!(c.node_listen, [addr("0.0.0.0:9080")]);
     assert_eq!(c.ssl_listen, [addr("0.0.0.0:9443")]);
+    assert_eq!(c.fallback_sni, None);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(c.workers, cores);
     assert!(!c.cpu_pinning);
@@ -161,6 +162,8 @@ fn the_shipped_files_commented_settings_are_valid_and_match_the_defaults() {
     assert_eq!((key.name.as_str(), key.role), ("admin", AdminRole::Admin));
     assert_eq!(key.key, "edd1c9f034335f136f87ad84b625c8f1");
     assert_eq!(c.data_encryption.keyring.len(), 2, "the rotation example");
+    assert_eq!(c.fallback_sni.as_deref(), Some("www.example.com"));
+    c.fallback_sni = None;
     c.standalone = None;
     c.trusted_addresses.clear();
     c.server_header = DEFAULT_SERVER_HEADER.to_owned();
@@ -646,7 +649,7 @@ fn unknown_keys_are_named_with_their_path() {
     assert_eq!(
         errors,
         [
-            "1: unknown field, expected one of `node_listen`, `ssl_listen`, `workers`, `cpu_pinning`, \
+            "1: unknown field, expected one of `node_listen`, `ssl_listen`, `fallback_sni`, `workers`, `cpu_pinning`, \
              `io_driver`, `data_dir`, `standalone`, `trusted_addresses`, `server_header`, `log_level`, \
              `jwt_cache_size`, `ssl_trusted_certificate`, `timeouts`, `limits`, `deployment`, \
              `data_encryption`",
@@ -683,7 +686,7 @@ plugins: [jwt-auth]
 ",
     );
     let expected_starts = [
-        "apisix: not supported: Portcullis reads node_listen, ssl_listen, workers,",
+        "apisix: not supported: Portcullis reads node_listen, ssl_listen, fallback_sni, workers,",
         "apisix.node_listen: move it to `node_listen`",
         "apisix.ssl.listen: move it to `ssl_listen`",
         "apisix.data_encryption: move it to `data_encryption` (same keys; AES-GCM",
@@ -813,4 +816,24 @@ fn a_missing_file_is_only_an_error_when_named_explicitly() {
         NodeConfig::load_or_default(dir.path(), false),
         Err(ConfigError::Io { .. })
     ));
+}
+
+#[test]
+fn fallback_sni_is_a_normalised_host_name() {
+    assert_eq!(
+        parse("fallback_sni: WWW.Example.com.")
+            .fallback_sni
+            .as_deref(),
+        Some("www.example.com")
+    );
+    let e = errors("fallback_sni: '*.example.com'");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("fallback_sni: \"*.example.com\" is not a host name"),
+        "{e:?}"
+    );
+    assert_eq!(
+        errors("fallback_sni: [a]"),
+        ["fallback_sni: invalid type: sequence, expected a string"]
+    );
 }

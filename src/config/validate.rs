@@ -49,6 +49,9 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             p.push("node_listen", "must list at least one address");
         }
         let ssl_listen = listens(&mut p, "ssl_listen", raw.ssl_listen, DEFAULT_SSL_LISTEN);
+        let fallback_sni = p.check("fallback_sni", raw.fallback_sni, None, |s| {
+            crate::tls::sni::normalise_host(&s).map(Some)
+        });
         let workers = p.check("workers", raw.workers, 0, |n| {
             if n > MAX_WORKERS {
                 return Err(format!("must be at most {MAX_WORKERS} (0 = one per core)"));
@@ -112,6 +115,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
         let (
             Some(node_listen),
             Some(ssl_listen),
+            Some(fallback_sni),
             Some(workers),
             Some(cpu_pinning),
             Some(io_driver),
@@ -128,6 +132,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
         ) = (
             node_listen,
             ssl_listen,
+            fallback_sni,
             workers,
             cpu_pinning,
             io_driver,
@@ -153,6 +158,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             path: None,
             node_listen,
             ssl_listen,
+            fallback_sni,
             workers: resolve_workers(workers),
             cpu_pinning,
             io_driver,

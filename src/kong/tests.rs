@@ -264,6 +264,7 @@ fn fuzz_config_corpus_replays() {
                 Kind::Consumers,
                 Kind::Credentials,
                 Kind::Secrets,
+                Kind::Ssls,
             ] {
                 let _ = validate(kind, &v, "fuzz", &Registry);
             }

@@ -9,6 +9,7 @@
 //!
 //! - [`Route`], [`Service`], [`Upstream`] (with [`Node`]), [`Consumer`]: the objects, each with a
 //!   `from_json` constructor.
+//! - [`Ssl`]: a certificate, its key and its server names (`ssls`), parsed and checked.
 //! - [`UriPattern`], [`HostPattern`]: what a route matches on, ready for the router.
 //! - [`PluginCheck`]: how an object asks the plugin registry about its `plugins` map.
 //! - [`standalone`]: the declarative `apisix.yaml` file, with cross-object checks.
@@ -21,6 +22,7 @@ mod node;
 mod pattern;
 mod route;
 mod service;
+mod ssl;
 pub mod standalone;
 mod upstream;
 
@@ -32,6 +34,7 @@ pub use node::Node;
 pub use pattern::{HostPattern, UriPattern};
 pub use route::Route;
 pub use service::Service;
+pub use ssl::{certified_key, Ssl, TlsVersions};
 pub use standalone::{load_standalone_file, parse_standalone, parse_text, ConfigSet};
 pub use upstream::{
     ClientCert, KeepalivePool, LbType, PassHost, Scheme, TlsOptions, Upstream, UpstreamTimeout,

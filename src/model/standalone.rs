@@ -11,6 +11,11 @@
 //!     nodes: { "127.0.0.1:1980": 1 }
 //! consumers:
 //!   - username: jack
+//! ssls:
+//!   - id: example
+//!     snis: [example.com, "*.example.com"]
+//!     cert: "-----BEGIN CERTIFICATE-----\n..."
+//!     key: "-----BEGIN PRIVATE KEY-----\n..."
 //! #END
 //! ```
 //!
@@ -32,7 +37,7 @@ use serde_json::{Map, Value};
 
 use super::check::type_name;
 use super::meta::as_id;
-use super::{Consumer, PluginCheck, Route, Service, Upstream, ValidationErrors};
+use super::{Consumer, PluginCheck, Route, Service, Ssl, Upstream, ValidationErrors};
 
 #[cfg(test)]
 mod tests;
@@ -44,6 +49,7 @@ const SECTIONS: &[&str] = &[
     "upstreams",
     "consumers",
     "global_rules",
+    "ssls",
 ];
 
 /// Top-level sections of APISIX's file that this gateway does not support yet: refused unless
@@ -51,7 +57,6 @@ const SECTIONS: &[&str] = &[
 const UNSUPPORTED: &[&str] = &[
     "plugins",
     "plugin_configs",
-    "ssls",
     "consumer_groups",
     "plugin_metadata",
     "stream_routes",
@@ -70,6 +75,9 @@ pub struct ConfigSet {
     pub consumers: Vec<Consumer>,
     /// Each global rule's id and `plugins`. Defaults to empty.
     pub global_rules: Vec<(String, serde_json::Map<String, serde_json::Value>)>,
+    /// Server certificates, in file (or id) order: the first naming an SNI keeps it. Defaults
+    /// to empty.
+    pub ssls: Vec<Ssl>,
 }
 
 /// Reads and checks a standalone file: JSON when its name ends in `.json`, else YAML (or JSON when
@@ -253,6 +261,7 @@ fn check_file(doc: &Value, registry: &dyn PluginCheck, errors: &mut Vec<String>)
     let upstream_items = items(doc, "upstreams", errors);
     let consumer_items = items(doc, "consumers", errors);
     let global_items = items(doc, "global_rules", errors);
+    let ssl_items = items(doc, "ssls", errors);
 
     let routes = parse_each(&route_items, errors, |v, id| {
         Route::from_json(v, id, registry)
@@ -264,6 +273,7 @@ fn check_file(doc: &Value, registry: &dyn PluginCheck, errors: &mut Vec<String>)
     let consumers = parse_each(&consumer_items, errors, |v, _| {
         Consumer::from_json(v, None, registry)
     });
+    let ssls = parse_each(&ssl_items, errors, Ssl::from_json);
 
     let mut global_rules = Vec::new();
     for item in &global_items {
@@ -288,6 +298,7 @@ fn check_file(doc: &Value, registry: &dyn PluginCheck, errors: &mut Vec<String>)
     let service_ids = unique_ids(&service_items, "id", errors);
     let upstream_ids = unique_ids(&upstream_items, "id", errors);
     unique_ids(&consumer_items, "username", errors);
+    unique_ids(&ssl_items, "id", errors);
 
     // Whether each valid service leads to an upstream; invalid ones were reported already and are
     // left out, so their routes are not blamed for them.
@@ -352,5 +363,6 @@ fn check_file(doc: &Value, registry: &dyn PluginCheck, errors: &mut Vec<String>)
         upstreams: upstreams.into_iter().flatten().collect(),
         consumers: consumers.into_iter().flatten().collect(),
         global_rules,
+        ssls: ssls.into_iter().flatten().collect(),
     }
 }

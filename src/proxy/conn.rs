@@ -18,7 +18,7 @@ use crate::http::{parse_request, HeadError, RequestHead};
 use super::exchange::{exchange, Next};
 use super::io::{read_some, write_all, IoFail};
 use super::reply;
-use super::worker::Worker;
+use super::worker::{ConnGuard, Worker};
 
 /// Initial size of a connection's read buffer; it grows up to the header limit for big heads.
 /// nginx starts at 1 KiB (`client_header_buffer_size`); 2 KiB holds a head with a typical JWT
@@ -53,8 +53,19 @@ pub struct Bufs {
 }
 
 /// Serves one client connection until it closes, fails or the worker drains.
-pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(w: Rc<Worker>, mut io: S, info: ConnInfo) {
-    let _guard = w.track(info.fd);
+pub async fn serve<S: AsyncReadRent + AsyncWriteRent>(w: Rc<Worker>, io: S, info: ConnInfo) {
+    let guard = w.track(info.fd);
+    serve_counted(w, io, info, guard).await
+}
+
+/// Like [`serve`], for a connection counted since before its first request (a TLS connection
+/// is, from its handshake on).
+pub async fn serve_counted<S: AsyncReadRent + AsyncWriteRent>(
+    w: Rc<Worker>,
+    mut io: S,
+    info: ConnInfo,
+    _guard: ConnGuard,
+) {
     let mut bufs = Bufs {
         rbuf: Vec::with_capacity(READ_BUF),
         wbuf: Vec::new(),

@@ -70,6 +70,12 @@ impl Shared {
     pub fn current(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
     }
+
+    /// The current snapshot, borrowed without touching its reference count: for the TLS
+    /// certificate resolver, which runs inside rustls where the worker's handle is out of reach.
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.snapshot.load()
+    }
 }
 
 /// One worker's state.

@@ -1,5 +1,5 @@
-//! One worker thread: runtime set-up with driver fallback, listeners, the accept loops and the
-//! drain on shutdown.
+//! One worker thread: runtime set-up with driver fallback, listeners (`node_listen`, and
+//! `ssl_listen` with TLS), the accept loops and the drain on shutdown.
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -14,6 +14,7 @@ use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::config::IoDriver;
 use crate::proxy::{serve, ConnInfo, Shared, Worker};
+use crate::tls::{self, Acceptors};
 
 use super::FALLBACK_LOGGED;
 
@@ -71,9 +72,10 @@ async fn main(shared: Arc<Shared>, id: usize, driver: &'static str, ready: Ready
         .reuse_addr(true)
         .backlog(4096);
     let mut listeners = Vec::new();
-    for addr in &cfg.node_listen {
+    let plain = cfg.node_listen.iter().map(|a| (a, false));
+    for (addr, tls) in plain.chain(cfg.ssl_listen.iter().map(|a| (a, true))) {
         match TcpListener::bind_with_config(addr, &opts) {
-            Ok(l) => listeners.push(l),
+            Ok(l) => listeners.push((l, tls)),
             Err(e) => {
                 let _ = ready.send((id, Err(format!("cannot listen on {addr}: {e}"))));
                 return;
@@ -81,10 +83,18 @@ async fn main(shared: Arc<Shared>, id: usize, driver: &'static str, ready: Ready
         }
     }
     let w = Rc::new(Worker::new(shared.clone(), id));
+    // Built once per worker, and only when there is a TLS listener.
+    let acceptors = (!cfg.ssl_listen.is_empty()).then(|| Rc::new(Acceptors::new(shared.clone())));
     let canceller = Canceller::new();
     let mut accepting = Vec::new();
-    for l in listeners {
-        accepting.push(monoio::spawn(accept_loop(w.clone(), l, canceller.handle())));
+    for (l, tls) in listeners {
+        let tls = if tls { acceptors.clone() } else { None };
+        accepting.push(monoio::spawn(accept_loop(
+            w.clone(),
+            l,
+            tls,
+            canceller.handle(),
+        )));
     }
     let _ = ready.send((id, Ok(driver)));
     drop(ready);
@@ -121,7 +131,13 @@ async fn main(shared: Arc<Shared>, id: usize, driver: &'static str, ready: Ready
     }
 }
 
-async fn accept_loop(w: Rc<Worker>, listener: TcpListener, cancel: monoio::io::CancelHandle) {
+/// Accepts connections until the drain; `tls` for a listener on `ssl_listen`.
+async fn accept_loop(
+    w: Rc<Worker>,
+    listener: TcpListener,
+    tls: Option<Rc<Acceptors>>,
+    cancel: monoio::io::CancelHandle,
+) {
     let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let max = w.shared.config.limits.max_connections_per_worker;
     loop {
@@ -132,13 +148,19 @@ async fn accept_loop(w: Rc<Worker>, listener: TcpListener, cancel: monoio::io::C
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
-                let info = ConnInfo {
+                let mut info = ConnInfo {
                     peer,
                     local_port,
                     fd: stream.as_raw_fd(),
                     scheme: "http",
                 };
-                monoio::spawn(serve(w.clone(), stream, info));
+                match &tls {
+                    None => monoio::spawn(serve(w.clone(), stream, info)),
+                    Some(acceptors) => {
+                        info.scheme = "https";
+                        monoio::spawn(tls::serve(w.clone(), stream, info, acceptors.clone()))
+                    }
+                };
             }
             Err(_) if w.shared.shutdown.load(Ordering::Acquire) => return,
             Err(e) => {

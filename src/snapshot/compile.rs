@@ -14,6 +14,7 @@ use crate::consumers::ConsumerIndex;
 use crate::model::{ConfigSet, KeepalivePool, PassHost, Scheme, Upstream};
 use crate::plugins::Chain;
 use crate::proxy::tls::TlsTarget;
+use crate::tls::SniTable;
 
 use super::router::{RouteSpec, Router};
 
@@ -26,6 +27,8 @@ pub struct Snapshot {
     /// Consumers and their credentials. Shared (not copied) between the snapshots the Admin
     /// API publishes, and updated in place; a standalone reload builds a new one.
     pub consumers: Arc<ConsumerIndex>,
+    /// Server name → certificate for TLS handshakes, from the enabled ssl objects.
+    pub tls: SniTable,
 }
 
 impl Snapshot {
@@ -35,6 +38,7 @@ impl Snapshot {
             router: Router::build(&[]),
             routes: Vec::new(),
             consumers: Arc::new(ConsumerIndex::new()),
+            tls: SniTable::default(),
         }
     }
 }
@@ -174,6 +178,7 @@ pub fn compile(set: &ConfigSet, consumers: Arc<ConsumerIndex>) -> Result<Snapsho
         router: Router::build(&specs),
         routes,
         consumers,
+        tls: SniTable::build(&set.ssls),
     })
 }
 

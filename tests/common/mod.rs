@@ -84,6 +84,8 @@ pub struct Gateway {
     pub child: Option<Child>,
     pub port: u16,
     pub admin_port: u16,
+    /// The TLS listener (`ssl_listen`), unless `extra_config` sets its own.
+    pub ssl_port: u16,
     pub dir: TempDir,
     pub stderr_path: PathBuf,
     pub stdout_path: PathBuf,
@@ -104,12 +106,22 @@ impl Gateway {
         while admin_port == port {
             admin_port = free_port();
         }
+        let mut ssl_port = free_port();
+        while ssl_port == port || ssl_port == admin_port {
+            ssl_port = free_port();
+        }
+        // Never the default 0.0.0.0:9443, which tests running in parallel would share.
+        let ssl_listen = if opts.extra_config.contains("ssl_listen") {
+            String::new()
+        } else {
+            format!("ssl_listen: [\"127.0.0.1:{ssl_port}\"]\n")
+        };
         let driver = match opts.driver {
             Driver::Uring => "auto",
             Driver::Epoll => "epoll",
         };
         let config = format!(
-            "node_listen: [\"127.0.0.1:{port}\"]\nworkers: {}\nio_driver: {driver}\n\
+            "node_listen: [\"127.0.0.1:{port}\"]\n{ssl_listen}workers: {}\nio_driver: {driver}\n\
              data_dir: data\nlog_level: debug\n{}\
              deployment:\n  admin:\n    admin_listen: \"127.0.0.1:{admin_port}\"\n{}{}",
             opts.workers,
@@ -136,6 +148,7 @@ impl Gateway {
             child: None,
             port,
             admin_port,
+            ssl_port,
             dir,
             stderr_path,
             stdout_path,
@@ -171,6 +184,10 @@ impl Gateway {
             let _ = child.wait();
         }
         self.spawn()
+    }
+
+    pub fn ssl_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ssl_port))
     }
 
     pub fn admin_addr(&self) -> SocketAddr {
