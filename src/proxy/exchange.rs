@@ -74,6 +74,18 @@ fn upstream_fail(e: &IoFail) -> Fail {
 }
 
 /// Runs one exchange for `head` (whose bytes start `bufs.rbuf`).
+/// The worker's [`Edits`] lent to one exchange, given back (cleared) however it ends.
+struct LentEdits<'w> {
+    w: &'w Worker,
+    edits: Edits,
+}
+
+impl Drop for LentEdits<'_> {
+    fn drop(&mut self) {
+        self.w.give_edits(std::mem::take(&mut self.edits));
+    }
+}
+
 pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     w: &Rc<Worker>,
     client: &mut S,
@@ -99,7 +111,11 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
             return answer(w, client, bufs, head, 413, "413 Request Entity Too Large").await;
         }
     }
-    let mut edits = Edits::default();
+    let mut lent = LentEdits {
+        w,
+        edits: w.take_edits(),
+    };
+    let edits = &mut lent.edits;
     if !route.chain.is_empty() {
         let req = Request {
             head,
@@ -124,11 +140,11 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
                 scheme: info.scheme,
             },
         };
-        if let Err(r) = route.chain.access(&req, &env, &mut ctx, &mut edits).await {
+        if let Err(r) = route.chain.access(&req, &env, &mut ctx, edits).await {
             return answer_with(w, client, bufs, head, r.status, &r.headers, &r.body).await;
         }
     }
-    match proxy(w, client, bufs, head, info, route, &edits).await {
+    match proxy(w, client, bufs, head, info, route, edits).await {
         Ok(next) => next,
         Err(Fail::Status(status, msg)) => {
             // The failure may have left upstream-bound bytes (re-encoded request chunks) in

@@ -106,6 +106,8 @@ pub struct Worker {
     /// gives them back when it ends, so a keep-alive connection waiting for its next request
     /// holds only its read buffer. Bounded in count and in the size of what is kept.
     spare: RefCell<Vec<Vec<u8>>>,
+    /// Spare [`Edits`], lent like the buffers so their vectors keep their capacity.
+    spare_edits: RefCell<Vec<crate::plugins::phase::Edits>>,
     active: Cell<usize>,
     closing: Cell<bool>,
 }
@@ -126,6 +128,7 @@ impl Worker {
             snap: RefCell::new((gen, snap)),
             idle: RefCell::default(),
             spare: RefCell::default(),
+            spare_edits: RefCell::default(),
             active: Cell::new(0),
             closing: Cell::new(false),
         }
@@ -146,6 +149,20 @@ impl Worker {
         if spare.len() < SPARE_MAX_COUNT {
             buf.clear();
             spare.push(buf);
+        }
+    }
+
+    /// Empty [`Edits`](crate::plugins::phase::Edits) for one exchange.
+    pub fn take_edits(&self) -> crate::plugins::phase::Edits {
+        self.spare_edits.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Gives back what [`Worker::take_edits`] lent, cleared.
+    pub fn give_edits(&self, mut edits: crate::plugins::phase::Edits) {
+        let mut spare = self.spare_edits.borrow_mut();
+        if spare.len() < SPARE_MAX_COUNT {
+            edits.reset();
+            spare.push(edits);
         }
     }
 

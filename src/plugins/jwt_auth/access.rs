@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::consumers::{ConsumerIndex, Credential, Material, Scheme};
 use crate::jwt::{self, ClaimValue, Dialect};
-use crate::plugins::phase::{Ctx, Edits, Reply, Request};
+use crate::plugins::phase::{Ctx, Edits, Reply, Request, Text};
 use crate::plugins::source;
 use crate::plugins::token_cache::TokenCache;
 
@@ -41,7 +41,7 @@ pub fn access(
 ) -> Result<(), Reply> {
     match authenticate(conf, req, index, cache, ctx, edits) {
         Ok(cred) => {
-            attach(ctx, edits, cred.consumer.clone(), cred.id.as_deref());
+            attach(ctx, edits, cred.consumer.clone(), cred.id.as_ref());
             Ok(())
         }
         Err(d) => {
@@ -76,16 +76,16 @@ fn attach(
     ctx: &mut Ctx,
     edits: &mut Edits,
     consumer: Arc<crate::consumers::Consumer>,
-    credential_id: Option<&str>,
+    credential_id: Option<&Arc<str>>,
 ) {
-    edits.set("X-Consumer-Username", &consumer.username);
+    edits.set_text("X-Consumer-Username", Text::from(&consumer.username));
     match credential_id {
-        Some(id) => edits.set("X-Credential-Identifier", id),
-        None => edits.clear("X-Credential-Identifier"),
+        Some(id) => edits.set_text("X-Credential-Identifier", Text::from(id)),
+        None => edits.clear_static("X-Credential-Identifier"),
     }
     match &consumer.custom_id {
-        Some(id) => edits.set("X-Consumer-Custom-Id", id),
-        None => edits.clear("X-Consumer-Custom-Id"),
+        Some(id) => edits.set_text("X-Consumer-Custom-Id", Text::from(id)),
+        None => edits.clear_static("X-Consumer-Custom-Id"),
     }
     ctx.consumer = Some(consumer);
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::consumers::{Consumer, ConsumerIndex, Credential, Material, Scheme};
 use crate::jwt::{self, ClaimValue, Dialect};
-use crate::plugins::phase::{Ctx, Edits, Reply, Request};
+use crate::plugins::phase::{Ctx, Edits, Reply, Request, Text};
 use crate::plugins::source;
 use crate::plugins::token_cache::TokenCache;
 
@@ -60,7 +60,7 @@ pub fn access(
             match index.consumer(anon) {
                 Some(c) => {
                     attach(edits, &c, None);
-                    edits.set("X-Anonymous-Consumer", "true");
+                    edits.set_text("X-Anonymous-Consumer", Text::Static("true"));
                     ctx.consumer = Some(c);
                     ctx.anonymous = true;
                     Ok(())
@@ -75,16 +75,16 @@ pub fn access(
 }
 
 /// Kong's `set_consumer`: every header set, or cleared when absent.
-fn attach(edits: &mut Edits, c: &Consumer, credential_key: Option<&str>) {
-    edits.set("X-Consumer-ID", &c.id);
+fn attach(edits: &mut Edits, c: &Consumer, credential_key: Option<&Arc<str>>) {
+    edits.set_text("X-Consumer-ID", Text::from(&c.id));
     match &c.custom_id {
-        Some(id) => edits.set("X-Consumer-Custom-ID", id),
-        None => edits.clear("X-Consumer-Custom-ID"),
+        Some(id) => edits.set_text("X-Consumer-Custom-ID", Text::from(id)),
+        None => edits.clear_static("X-Consumer-Custom-ID"),
     }
-    edits.set("X-Consumer-Username", &c.username);
+    edits.set_text("X-Consumer-Username", Text::from(&c.username));
     match credential_key {
-        Some(k) => edits.set("X-Credential-Identifier", k),
-        None => edits.clear("X-Credential-Identifier"),
+        Some(k) => edits.set_text("X-Credential-Identifier", Text::from(k)),
+        None => edits.clear_static("X-Credential-Identifier"),
     }
 }
 

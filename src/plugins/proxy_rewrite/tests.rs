@@ -319,7 +319,10 @@ fn rewrite_keeps_what_jwt_auth_took_out_of_the_query() {
 }
 
 fn sets(e: &Edits) -> Vec<(String, String)> {
-    e.set.clone()
+    e.set
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
