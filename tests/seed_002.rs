@@ -14,79 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::client::{read_response, request, Response};
-use common::upstream::Upstream;
-use common::{both_drivers, Gateway, GatewayOpts, TempDir, ADMIN_KEY};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use common::pki::Pki;
+use common::{both_drivers, Gateway, GatewayOpts, ADMIN_KEY};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use serde_json::{json, Value};
 
 const HOST: &str = "auth.httpbin.org";
-
-struct Pki {
-    ca: rcgen::Certificate,
-    ca_key: KeyPair,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "seed 002 test CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_key = KeyPair::generate().expect("CA key");
-        let ca = params.self_signed(&ca_key).expect("CA certificate");
-        Pki { ca, ca_key }
-    }
-
-    /// A leaf for `names` (DNS names or IP addresses): DER certificate, DER key, and both PEM.
-    fn leaf(
-        &self,
-        names: &[&str],
-    ) -> (
-        CertificateDer<'static>,
-        PrivateKeyDer<'static>,
-        String,
-        String,
-    ) {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        for n in names {
-            params.subject_alt_names.push(match n.parse() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName((*n).try_into().expect("a DNS name")),
-            });
-        }
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params
-            .signed_by(&key, &self.ca, &self.ca_key)
-            .expect("signed leaf");
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        (cert.der().clone(), der, cert.pem(), key.serialize_pem())
-    }
-}
-
-/// The stand-in for `https://httpbin.org`: a TLS echo upstream whose certificate names the
-/// host the seed's requests carry.
-fn https_upstream(pki: &Pki) -> Upstream {
-    let (cert, key, _, _) = pki.leaf(&[HOST, "127.0.0.1"]);
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .expect("server certificate");
-    Upstream::start_tls(Arc::new(config))
-}
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// A client that trusts only the test CA, verifies `HOST` and sends it as SNI.
 fn connect(pki: &Pki, addr: SocketAddr) -> Tls {
-    let mut roots = RootCertStore::empty();
-    roots.add(pki.ca.der().clone()).expect("CA as a root");
+    let roots = pki.roots();
     let config =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
@@ -145,23 +85,21 @@ fn put(gw: &Gateway, path: &str, body: Value) {
 fn seed_002_over_tls_on_both_legs() {
     both_drivers(|driver| {
         let pki = Pki::new();
-        let up = https_upstream(&pki);
-        let dir = TempDir::new("seed-002");
-        let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, pki.ca.pem()).unwrap();
+        // The stand-in for https://httpbin.org, its certificate naming the Host the seed sends.
+        let up = pki.upstream(&[HOST, "127.0.0.1"], false);
         let gw = Gateway::start(GatewayOpts {
             driver,
             standalone: None,
-            extra_config: format!("ssl_trusted_certificate: \"{}\"\n", ca_file.display()),
+            extra_config: format!("ssl_trusted_certificate: \"{}\"\n", pki.ca_file()),
             ..Default::default()
         });
 
         // The gateway's certificate for the API's host name.
-        let (_, _, cert, key) = pki.leaf(&[HOST]);
+        let leaf = pki.leaf(&[HOST]);
         put(
             &gw,
             "/apisix/admin/ssls/1",
-            json!({"cert": cert, "key": key, "snis": [HOST]}),
+            json!({"cert": leaf.cert_pem, "key": leaf.key_pem, "snis": [HOST]}),
         );
         // Service jwt-auth-app: host auth.httpbin.org, upstream https://httpbin.org (here the
         // local stand-in; the Host it gets, auth.httpbin.org, is also the name verified).

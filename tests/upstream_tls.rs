@@ -13,87 +13,14 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::client::{request, Conn, Response};
+use common::pki::Pki;
 use common::upstream::Upstream;
 use common::{both_drivers, Driver, Gateway, GatewayOpts, TempDir, ADMIN_KEY};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{json, Value};
 
 /// The DNS name in the upstream's certificate (besides the IP address 127.0.0.1).
 const NAME: &str = "upstream.test";
-
-/// A CA, and what it signed.
-struct Pki {
-    ca: rcgen::Certificate,
-    ca_key: KeyPair,
-    dir: TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Portcullis test CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_key = KeyPair::generate().expect("CA key");
-        let ca = params.self_signed(&ca_key).expect("CA certificate");
-        let dir = TempDir::new("up-tls");
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write CA");
-        Pki { ca, ca_key, dir }
-    }
-
-    /// The path of the CA's PEM file.
-    fn ca_file(&self) -> String {
-        self.dir.path().join("ca.pem").display().to_string()
-    }
-
-    /// A leaf certificate for `names` (DNS names, or IP addresses) signed by the CA.
-    fn leaf(&self, names: &[&str]) -> (CertificateDer<'static>, PrivateKeyDer<'static>, String) {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        for n in names {
-            params.subject_alt_names.push(match n.parse() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName((*n).try_into().expect("a DNS name")),
-            });
-        }
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params
-            .signed_by(&key, &self.ca, &self.ca_key)
-            .expect("signed leaf");
-        let pem = key.serialize_pem();
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        (cert.der().clone(), der, format!("{}\n{pem}", cert.pem()))
-    }
-
-    /// A TLS upstream for `NAME` and 127.0.0.1; with `client_auth`, it demands a client
-    /// certificate signed by the CA.
-    fn upstream(&self, client_auth: bool) -> Upstream {
-        let (cert, key, _) = self.leaf(&[NAME, "127.0.0.1"]);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions");
-        let builder = if client_auth {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(self.ca.der().clone()).expect("CA as a root");
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
-                    .build()
-                    .expect("client verifier");
-            builder.with_client_cert_verifier(verifier)
-        } else {
-            builder.with_no_client_auth()
-        };
-        let config = builder
-            .with_single_cert(vec![cert], key)
-            .expect("server certificate");
-        Upstream::start_tls(Arc::new(config))
-    }
-}
 
 /// A gateway (one worker) with one catch-all route to `up` over https, with the upstream
 /// fields `upstream_extra` (YAML lines indented for the upstream) and top-level `config`.
@@ -134,7 +61,7 @@ fn assert_bad_gateway(r: &Response, what: &str) {
 fn verified_with_the_custom_ca_and_the_server_name_follows_pass_host() {
     let pki = Pki::new();
     both_drivers(|driver| {
-        let up = pki.upstream(false);
+        let up = pki.upstream(&[NAME, "127.0.0.1"], false);
 
         // pass (the default): the client's Host is the server name.
         let gw = gateway(driver, &up, "", &trusting(&pki));
@@ -189,7 +116,7 @@ fn verified_with_the_custom_ca_and_the_server_name_follows_pass_host() {
 fn an_unknown_ca_is_refused_unless_verification_is_off() {
     let pki = Pki::new();
     both_drivers(|driver| {
-        let up = pki.upstream(false);
+        let up = pki.upstream(&[NAME, "127.0.0.1"], false);
         // The system roots do not hold the test CA.
         let gw = gateway(driver, &up, "", "");
         let mut c = Conn::open(gw.addr());
@@ -243,7 +170,7 @@ fn an_unknown_ca_is_refused_unless_verification_is_off() {
 fn pooled_tls_connections_are_reused_and_replaced_when_closed() {
     let pki = Pki::new();
     both_drivers(|driver| {
-        let up = pki.upstream(false);
+        let up = pki.upstream(&[NAME, "127.0.0.1"], false);
         let gw = gateway(driver, &up, "", &trusting(&pki));
         let mut c = Conn::open(gw.addr());
         for i in 1..=5 {
@@ -307,7 +234,7 @@ fn pooled_tls_connections_are_reused_and_replaced_when_closed() {
 fn bodies_in_both_framings_both_ways() {
     let pki = Pki::new();
     both_drivers(|driver| {
-        let up = pki.upstream(false);
+        let up = pki.upstream(&[NAME, "127.0.0.1"], false);
         let gw = gateway(driver, &up, "", &trusting(&pki));
         let mut c = Conn::open(gw.addr());
         let body: String = (0..200_000)
@@ -360,11 +287,8 @@ fn bodies_in_both_framings_both_ways() {
 
 /// A client certificate signed by the CA, and its key, in PEM.
 fn client_identity(pki: &Pki) -> (String, String) {
-    let (_, _, client_pem) = pki.leaf(&["gateway.test"]);
-    client_pem
-        .split_once("-----BEGIN PRIVATE KEY-----")
-        .map(|(c, k)| (c.to_owned(), format!("-----BEGIN PRIVATE KEY-----{k}")))
-        .expect("certificate then key")
+    let leaf = pki.leaf(&["gateway.test"]);
+    (leaf.cert_pem, leaf.key_pem)
 }
 
 #[test]
@@ -378,7 +302,7 @@ fn client_certificates_for_mutual_tls() {
             .collect::<String>()
     };
     both_drivers(|driver| {
-        let up = pki.upstream(true);
+        let up = pki.upstream(&[NAME, "127.0.0.1"], true);
         let gw = gateway(driver, &up, "", &trusting(&pki));
         let r = get_host(&mut Conn::open(gw.addr()), "/no-cert", NAME);
         assert_bad_gateway(&r, "no client certificate");
@@ -437,7 +361,7 @@ fn admin(gw: &Gateway, method: &str, path: &str, body: Option<Value>) -> Respons
 fn admin_api_https_upstreams_with_a_client_key_kept_encrypted() {
     let pki = Pki::new();
     let (cert_pem, key_pem) = client_identity(&pki);
-    let up = pki.upstream(true);
+    let up = pki.upstream(&[NAME, "127.0.0.1"], true);
     let gw = Gateway::start(GatewayOpts {
         workers: 1,
         standalone: None,
