@@ -153,7 +153,8 @@ fn sign_for(ctl: &Control, user: &str, id: &str, body: &[u8]) -> ApiResponse {
             Err(e) => return error(400, format!("invalid request body: {e}")),
         }
     };
-    let plugins = entry.value.get("plugins").and_then(Value::as_object);
+    let entry_value = entry.value();
+    let plugins = entry_value.get("plugins").and_then(Value::as_object);
     let (plugin, conf) = match plugins.and_then(|p| p.iter().find(|(n, _)| Registry::is_auth(n))) {
         Some((n, c)) => (n.as_str(), c),
         None => return error(400, "the credential has no JWT plugin"),
@@ -224,7 +225,7 @@ fn sign_for(ctl: &Control, user: &str, id: &str, body: &[u8]) -> ApiResponse {
 }
 
 fn entry_json(key: &str, e: &Entry) -> Value {
-    let mut value = e.value.clone();
+    let mut value = e.value();
     if key.starts_with("/apisix/ssls/") {
         // APISIX never returns an ssl object's private keys on GET ("for security").
         if let Some(obj) = value.as_object_mut() {
@@ -458,7 +459,7 @@ fn patch(ctl: &mut Control, t: &Target, body: Option<Value>) -> Result<ApiRespon
     let Some(current) = ctl.get(&key) else {
         return Ok(not_found());
     };
-    let mut value = current.value.clone();
+    let mut value = current.value();
     if t.sub_path.is_empty() {
         if !body.is_object() {
             return Ok(error(400, "invalid configuration"));
@@ -535,12 +536,13 @@ fn delete(ctl: &mut Control, t: &Target) -> Result<ApiResponse, ControlError> {
 fn still_used(ctl: &Control, kind: Kind, id: &str) -> Option<String> {
     let uses = |k: Kind, field: &str| {
         ctl.list(k, None).into_iter().find_map(|(_, e)| {
-            let v = e.value.get(field)?;
+            let value = e.value();
+            let v = value.get(field)?;
             let same = match v.as_str() {
                 Some(s) => s == id,
                 None => v.as_u64().is_some_and(|n| id.parse::<u64>() == Ok(n)),
             };
-            same.then(|| e.value.get("id").map(plain).unwrap_or_default())
+            same.then(|| value.get("id").map(plain).unwrap_or_default())
         })
     };
     match kind {

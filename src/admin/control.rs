@@ -34,10 +34,15 @@ use super::at_rest::{envelope, AtRest, ENCRYPTED};
 use super::kind::Kind;
 
 /// One stored object with its etcd-style indices.
+///
+/// The object is kept as compact JSON text and parsed when asked for: a parsed
+/// `serde_json::Value` costs a B-tree node (about 630 bytes) per object and per nested object,
+/// three or four per credential, which at a million consumers was most of the control plane's
+/// memory. Reads of whole objects are Admin API reads and rebuilds, never the request path.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    /// The object as the Admin API returns it.
-    pub value: Value,
+    /// The object as the Admin API returns it, as compact JSON text.
+    text: Box<str>,
     /// Store revision that created it.
     pub created: u64,
     /// Store revision that last changed it.
@@ -45,9 +50,24 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An entry holding `value`.
+    pub fn new(value: &Value, created: u64, modified: u64) -> Entry {
+        Entry {
+            text: value.to_string().into_boxed_str(),
+            created,
+            modified,
+        }
+    }
+
+    /// The object as the Admin API returns it.
+    pub fn value(&self) -> Value {
+        // The text is serde_json's own output, so it always parses.
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
     /// The bytes stored at `key`, with the secret fields sealed, and the value as stored.
     fn to_stored(&self, key: &str, at_rest: &AtRest) -> Result<(Vec<u8>, Value), String> {
-        let (value, encrypted) = at_rest.seal(key, &self.value)?;
+        let (value, encrypted) = at_rest.seal(key, &self.value())?;
         let bytes = envelope(value.clone(), self.created, self.modified, encrypted)
             .to_string()
             .into_bytes();
@@ -73,12 +93,7 @@ impl Entry {
         };
         at_rest.open(key, &mut value, &encrypted)?;
         let plaintext_secrets = encrypted.is_empty() && at_rest.would_seal(key, &value);
-        let entry = Entry {
-            value,
-            created,
-            modified,
-        };
-        Ok((entry, plaintext_secrets))
+        Ok((Entry::new(&value, created, modified), plaintext_secrets))
     }
 }
 
@@ -244,17 +259,13 @@ impl Control {
         if let Some(obj) = value.as_object_mut() {
             let create_time = prev
                 .as_ref()
-                .and_then(|p| p.value.get("create_time").cloned())
+                .and_then(|p| p.value().get("create_time").cloned())
                 .unwrap_or(json!(now));
             obj.insert("create_time".into(), create_time);
             obj.insert("update_time".into(), json!(now));
         }
         let rev = self.store.revision()? + 1;
-        let entry = Entry {
-            value: value.clone(),
-            created: prev.as_ref().map_or(rev, |p| p.created),
-            modified: rev,
-        };
+        let entry = Entry::new(&value, prev.as_ref().map_or(rev, |p| p.created), rev);
         let (bytes, stored) = entry.to_stored(key, &self.at_rest).map_err(|e| {
             ControlError::Store(StoreError::Io(format!("cannot store the object: {e}")))
         })?;
@@ -344,7 +355,7 @@ impl Control {
             .into_iter()
             .filter_map(|(k, e)| {
                 let id = k.rsplit('/').next().unwrap_or_default().to_string();
-                Vault::from_json(&e.value).map(|v| (id, v))
+                Vault::from_json(&e.value()).map(|v| (id, v))
             })
             .collect();
         self.resolver.set_vaults(vaults);
@@ -394,7 +405,7 @@ impl Control {
         let Some(entry) = self.objects.get(&key) else {
             return Ok((None, Vec::new()));
         };
-        let consumer = Consumer::from_json(&entry.value, Some(name), self.plugins.as_ref())
+        let consumer = Consumer::from_json(&entry.value(), Some(name), self.plugins.as_ref())
             .map_err(|e| format!("{key}: {e}"))?;
         let creds = self.list(Kind::Credentials, Some(name));
         let plugin_maps: Vec<(String, Map<String, Value>)> = creds
@@ -402,7 +413,7 @@ impl Control {
             .map(|(k, e)| {
                 let id = k.rsplit('/').next().unwrap_or_default().to_string();
                 let plugins = e
-                    .value
+                    .value()
                     .get("plugins")
                     .and_then(Value::as_object)
                     .cloned()
@@ -506,31 +517,31 @@ pub fn build(
             .take_while(move |(k, _)| k.starts_with(prefix))
     };
     for (key, e) in section("/apisix/routes/") {
-        match Route::from_json(&e.value, Some(&id_of(key)), plugins) {
+        match Route::from_json(&e.value(), Some(&id_of(key)), plugins) {
             Ok(r) => set.routes.push(r),
             Err(err) => errs.push(format!("{key}: {err}")),
         }
     }
     for (key, e) in section("/apisix/services/") {
-        match Service::from_json(&e.value, Some(&id_of(key)), plugins) {
+        match Service::from_json(&e.value(), Some(&id_of(key)), plugins) {
             Ok(s) => set.services.push(s),
             Err(err) => errs.push(format!("{key}: {err}")),
         }
     }
     for (key, e) in section("/apisix/upstreams/") {
-        match Upstream::from_json(&e.value, Some(&id_of(key))) {
+        match Upstream::from_json(&e.value(), Some(&id_of(key))) {
             Ok(u) => set.upstreams.push(u),
             Err(err) => errs.push(format!("{key}: {err}")),
         }
     }
     for (key, e) in section("/apisix/ssls/") {
-        match Ssl::from_json(&e.value, Some(&id_of(key))) {
+        match Ssl::from_json(&e.value(), Some(&id_of(key))) {
             Ok(s) => set.ssls.push(s),
             Err(err) => errs.push(format!("{key}: {err}")),
         }
     }
     for (key, e) in section("/apisix/global_rules/") {
-        if let Some(p) = e.value.get("plugins").and_then(Value::as_object) {
+        if let Some(p) = e.value().get("plugins").and_then(Value::as_object) {
             set.global_rules.push((id_of(key), p.clone()));
         }
     }

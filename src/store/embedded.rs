@@ -125,6 +125,11 @@ fn create_new(dir: &Path, path: &Path) -> std::result::Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// redb's page cache. Its default (1 GiB) would keep every page the start-up scan reads: the
+/// whole store, hundreds of MiB at a million consumers. The gateway reads the store once at
+/// start and writes a few pages per change, so a small cache costs nothing measurable.
+const CACHE_BYTES: usize = 32 << 20;
+
 /// `Database::open`, with redb's internal assertions on a damaged file (it asserts, for one,
 /// that the file is as long as its header says) turned into an error instead of a panic.
 fn open_guarded(path: &Path) -> std::result::Result<Database, String> {
@@ -141,7 +146,8 @@ fn open_guarded(path: &Path) -> std::result::Result<Database, String> {
         }));
     });
     QUIET.with(|q| q.set(true));
-    let opened = std::panic::catch_unwind(|| Database::open(path));
+    let opened =
+        std::panic::catch_unwind(|| Database::builder().set_cache_size(CACHE_BYTES).open(path));
     QUIET.with(|q| q.set(false));
     match opened {
         Ok(r) => r.map_err(open_detail),
