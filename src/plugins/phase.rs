@@ -82,15 +82,49 @@ pub enum Text {
     Shared(std::sync::Arc<str>),
     /// Built for this request.
     Owned(String),
+    /// Built for this request and short enough to live inline (a number, a few characters):
+    /// see [`Text::short`].
+    Inline([u8; INLINE], u8),
 }
 
+/// Longest text [`Text::Inline`] holds: any `u64` in decimal, a reset time in seconds.
+const INLINE: usize = 22;
+
 impl Text {
+    /// `args` formatted without allocating when the result fits inline, else into a `String`.
+    pub fn short(args: std::fmt::Arguments<'_>) -> Text {
+        struct Buf([u8; INLINE], usize, bool);
+        impl std::fmt::Write for Buf {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                match self.0.get_mut(self.1..self.1 + s.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(s.as_bytes());
+                        self.1 += s.len();
+                        Ok(())
+                    }
+                    None => {
+                        self.2 = true;
+                        Err(std::fmt::Error)
+                    }
+                }
+            }
+        }
+        let mut b = Buf([0; INLINE], 0, false);
+        if std::fmt::write(&mut b, args).is_ok() && !b.2 {
+            // `b.1` never exceeds `INLINE`, which fits a u8.
+            return Text::Inline(b.0, b.1 as u8);
+        }
+        Text::Owned(std::fmt::format(args))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         match self {
             Text::Static(s) => s,
             Text::Shared(s) => s,
             Text::Owned(s) => s,
+            // Only whole `str`s are ever copied in, so this is valid UTF-8.
+            Text::Inline(b, n) => std::str::from_utf8(&b[..usize::from(*n)]).unwrap_or_default(),
         }
     }
 
@@ -144,7 +178,7 @@ pub struct Edits {
     /// APISIX, which sets the upstream's choice after the plugins ran.
     pub host: Option<String>,
     /// Headers added to the response sent back to the client (`X-RateLimit-*`).
-    pub respond: Vec<(&'static str, String)>,
+    pub respond: Vec<(&'static str, Text)>,
 }
 
 impl Edits {

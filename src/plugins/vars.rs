@@ -62,6 +62,42 @@ pub fn var(name: &str, req: &Request<'_>, ctx: &Ctx, facts: &Facts<'_>) -> Optio
     })
 }
 
+/// Appends the value of variable `name` to `out`; `false` (and `out` unchanged) when it has
+/// none. The variables quota keys use most are written without an intermediate `String`.
+pub fn write_var(
+    out: &mut String,
+    name: &str,
+    req: &Request<'_>,
+    ctx: &Ctx,
+    facts: &Facts<'_>,
+) -> bool {
+    use std::fmt::Write;
+    match name {
+        "remote_addr" => {
+            let _ = write!(out, "{}", req.peer.ip());
+            true
+        }
+        "consumer_name" => match &ctx.consumer {
+            Some(c) => {
+                out.push_str(&c.username);
+                true
+            }
+            None => false,
+        },
+        "route_id" => {
+            out.push_str(facts.route_id);
+            true
+        }
+        _ => match var(name, req, ctx, facts) {
+            Some(v) => {
+                out.push_str(&v);
+                true
+            }
+            None => false,
+        },
+    }
+}
+
 /// Whether [`var`] knows variable `name` (it may still have no value for a request).
 pub fn is_known(name: &str) -> bool {
     const NAMES: &[&str] = &[

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::http::{HeaderSpan, RequestHead, ResponseHead};
-use crate::plugins::phase::Edits;
+use crate::plugins::phase::{Edits, Text};
 
 use super::date;
 
@@ -213,7 +213,7 @@ pub fn response_head(
     body: Framing,
     close: bool,
     keep_alive_10: bool,
-    extra: &[(&'static str, String)],
+    extra: &[(&'static str, Text)],
 ) {
     let _ = write!(out, "HTTP/1.1 {} ", head.status);
     out.extend_from_slice(span(buf, head.reason));

@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::phase::{Ctx, Edits, Reply, Request};
+use super::phase::{Ctx, Edits, Reply, Request, Text};
 use super::schema::{type_name, Fields};
 use super::vars::{self, Facts};
 
@@ -262,12 +262,17 @@ pub fn check(conf: &Value) -> Result<(), String> {
 }
 
 /// `60` for whole seconds, else up to 2 decimals (`19.99`), as APISIX prints them.
-fn seconds(s: f64) -> String {
+fn seconds(s: f64) -> Text {
     if s.fract() == 0.0 {
-        format!("{s:.0}")
+        Text::short(format_args!("{s:.0}"))
     } else {
-        let t = format!("{s:.2}");
-        t.trim_end_matches('0').to_string()
+        // Two decimals without trailing zeros: 1.5, 0.25.
+        let hundredths = (s * 100.0).round() as u64;
+        match hundredths % 100 {
+            0 => Text::short(format_args!("{}", hundredths / 100)),
+            f if f % 10 == 0 => Text::short(format_args!("{}.{}", hundredths / 100, f / 10)),
+            f => Text::short(format_args!("{}.{f:02}", hundredths / 100)),
+        }
     }
 }
 
@@ -280,8 +285,17 @@ pub fn access(
     ctx: &Ctx,
     edits: &mut Edits,
 ) -> Result<(), Reply> {
-    let key = format!("{}{}", conf.scope, key_value(conf, req, ctx, facts));
-    let d = counters.incoming(&key, conf.count, conf.window_ms, 1, ctx.now_ms);
+    // The key is built in a per-thread buffer: no allocation per request once it has grown.
+    thread_local! {
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    let d = KEY.with(|k| {
+        let mut key = k.borrow_mut();
+        key.clear();
+        key.push_str(&conf.scope);
+        write_key_value(&mut key, conf, req, ctx, facts);
+        counters.incoming(&key, conf.count, conf.window_ms, 1, ctx.now_ms)
+    });
     decide(conf, &d, edits)
 }
 
@@ -332,31 +346,73 @@ pub async fn access_redis(
     }
 }
 
-/// The counter key's value part (`key`/`key_type`; the client IP when it resolves to nothing).
-fn key_value(conf: &LimitConf, req: &Request<'_>, ctx: &Ctx, facts: &Facts<'_>) -> String {
+/// Appends the counter key's value part to `out`, as [`key_value`] makes it.
+fn write_key_value(
+    out: &mut String,
+    conf: &LimitConf,
+    req: &Request<'_>,
+    ctx: &Ctx,
+    facts: &Facts<'_>,
+) {
+    use std::fmt::Write;
+    let mark = out.len();
+    let found = match conf.key_type {
+        KeyType::Var => vars::write_var(out, &conf.key, req, ctx, facts),
+        _ => match key_value_opt(conf, req, ctx, facts) {
+            Some(v) => {
+                out.push_str(&v);
+                true
+            }
+            None => false,
+        },
+    };
+    if !found {
+        out.truncate(mark);
+        let _ = write!(out, "{}", req.peer.ip());
+    }
+}
+
+/// The counter key's value part, `None` when it resolves to nothing.
+fn key_value_opt(
+    conf: &LimitConf,
+    req: &Request<'_>,
+    ctx: &Ctx,
+    facts: &Facts<'_>,
+) -> Option<String> {
     match conf.key_type {
         KeyType::Var => vars::var(&conf.key, req, ctx, facts),
         KeyType::VarCombination => vars::interpolate(&conf.key, req, ctx, facts),
         KeyType::Constant => Some(conf.key.clone()),
     }
-    .unwrap_or_else(|| req.peer.ip().to_string())
+}
+
+/// The counter key's value part (`key`/`key_type`; the client IP when it resolves to nothing).
+fn key_value(conf: &LimitConf, req: &Request<'_>, ctx: &Ctx, facts: &Facts<'_>) -> String {
+    key_value_opt(conf, req, ctx, facts).unwrap_or_else(|| req.peer.ip().to_string())
 }
 
 /// Turns a decision into the headers and, when over the quota, the rejection.
 fn decide(conf: &LimitConf, d: &Decision, edits: &mut Edits) -> Result<(), Reply> {
-    let headers = if conf.show_limit_quota_header {
-        vec![
-            ("X-RateLimit-Limit", conf.count.to_string()),
+    let headers = conf.show_limit_quota_header.then(|| {
+        let remaining = if d.rejected { 0 } else { d.remaining };
+        [
+            (
+                "X-RateLimit-Limit",
+                Text::short(format_args!("{}", conf.count)),
+            ),
             (
                 "X-RateLimit-Remaining",
-                if d.rejected { 0 } else { d.remaining }.to_string(),
+                Text::short(format_args!("{remaining}")),
             ),
             ("X-RateLimit-Reset", seconds(d.reset)),
         ]
-    } else {
-        Vec::new()
-    };
+    });
     if d.rejected {
+        let headers = headers
+            .into_iter()
+            .flatten()
+            .map(|(n, v)| (n, v.to_string()))
+            .collect();
         let msg = conf
             .rejected_msg
             .clone()
@@ -367,7 +423,7 @@ fn decide(conf: &LimitConf, d: &Decision, edits: &mut Edits) -> Result<(), Reply
             body: json!({ "error_msg": msg }).to_string(),
         });
     }
-    edits.respond.extend(headers);
+    edits.respond.extend(headers.into_iter().flatten());
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::plugins::phase::{Ctx, Edits};
+use crate::plugins::phase::{Ctx, Edits, Text};
 use crate::plugins::testing::{hs256, index, ready, Raw};
 use crate::plugins::token_cache::TokenCache;
 use crate::plugins::{Chain, Env};
@@ -31,8 +31,11 @@ fn hit(
     (r, edits)
 }
 
-fn header<'a>(h: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
-    h.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+fn header<'a, V: std::ops::Deref<Target = str>>(
+    h: &'a [(&'static str, V)],
+    name: &str,
+) -> Option<&'a str> {
+    h.iter().find(|(n, _)| *n == name).map(|(_, v)| &**v)
 }
 
 #[test]
@@ -405,4 +408,26 @@ fn redis_script_and_resp() {
         OwnedFrame::Integer(1)
     ]))
     .is_err());
+}
+
+#[test]
+fn reset_seconds_print_like_apisix_without_allocating() {
+    for (s, want) in [
+        (60.0, "60"),
+        (1.5, "1.5"),
+        (0.25, "0.25"),
+        (0.05, "0.05"),
+        (1.999, "2"),
+        (29.9, "29.9"),
+    ] {
+        let t = seconds(s);
+        assert_eq!(t.as_str(), want, "{s}");
+        assert!(matches!(t, Text::Inline(..)), "{s} should be inline");
+    }
+    let max = Text::short(format_args!("{}", u64::MAX));
+    assert_eq!(max.as_str(), "18446744073709551615");
+    assert!(matches!(max, Text::Inline(..)));
+    let long = Text::short(format_args!("{}", "x".repeat(40)));
+    assert_eq!(long.as_str().len(), 40);
+    assert!(matches!(long, Text::Owned(_)));
 }
