@@ -63,10 +63,52 @@ pub(crate) struct FieldScan {
     pub upgrade_field: bool,
 }
 
+/// Most spare span vectors a thread keeps, and the largest it keeps.
+const SPARE_COUNT: usize = 64;
+const SPARE_CAPACITY: usize = 256;
+
+/// Spare field-span and `Connection`-token vectors.
+type Spare = (Vec<Vec<HeaderSpan>>, Vec<Vec<(u32, u32)>>);
+
+thread_local! {
+    /// Span vectors of heads that were dropped, for the next heads parsed on this thread: a
+    /// worker parses two heads per request, and allocating their vectors each time was most
+    /// of its allocations per request.
+    static SPARE: std::cell::RefCell<Spare> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Hands a dropped head's vectors back for reuse (see [`SPARE`]).
+pub(crate) fn recycle(mut headers: Vec<HeaderSpan>, mut tokens: Vec<(u32, u32)>) {
+    // `try_with`: a head dropped while the thread is exiting just frees its vectors.
+    let _ = SPARE.try_with(|s| {
+        let Ok(mut s) = s.try_borrow_mut() else {
+            return;
+        };
+        if (1..=SPARE_CAPACITY).contains(&headers.capacity()) && s.0.len() < SPARE_COUNT {
+            headers.clear();
+            s.0.push(headers);
+        }
+        if (1..=SPARE_CAPACITY).contains(&tokens.capacity()) && s.1.len() < SPARE_COUNT {
+            tokens.clear();
+            s.1.push(tokens);
+        }
+    });
+}
+
 /// Scans `fields`, whose slices all point into `buf`.
 pub(crate) fn scan(buf: &[u8], fields: &[httparse::Header<'_>]) -> FieldScan {
+    let (mut headers, connection_tokens) = SPARE
+        .try_with(|s| {
+            s.try_borrow_mut()
+                .map(|mut s| (s.0.pop().unwrap_or_default(), s.1.pop().unwrap_or_default()))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    headers.reserve(fields.len());
     let mut out = FieldScan {
-        headers: Vec::with_capacity(fields.len()),
+        headers,
+        connection_tokens,
         ..FieldScan::default()
     };
     for field in fields {

@@ -82,6 +82,15 @@ pub struct RequestHead {
     pub normalized: Option<Box<[u8]>>,
 }
 
+impl Drop for RequestHead {
+    fn drop(&mut self) {
+        super::fields::recycle(
+            std::mem::take(&mut self.headers),
+            std::mem::take(&mut self.connection_tokens),
+        );
+    }
+}
+
 impl RequestHead {
     /// The path: the target up to `?`; `/p` for `http://h/p?q` (`/` when the absolute
     /// target has no path); CONNECT and `*` targets whole.

@@ -35,6 +35,15 @@ pub struct ResponseHead {
     pub connection_tokens: Vec<(u32, u32)>,
 }
 
+impl Drop for ResponseHead {
+    fn drop(&mut self) {
+        super::fields::recycle(
+            std::mem::take(&mut self.headers),
+            std::mem::take(&mut self.connection_tokens),
+        );
+    }
+}
+
 /// Parses the response head at the start of `buf`. `request_was_head`: the response
 /// answers a HEAD request, so it has no body whatever its fields say.
 ///

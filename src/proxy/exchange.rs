@@ -279,7 +279,7 @@ async fn proxy<S: AsyncReadRent + AsyncWriteRent>(
 
     // Connect and send the head; a pooled connection that turns out dead before answering is
     // replaced by a fresh one when resending is safe.
-    let mut tried = Vec::new();
+    let mut tried = Tried::default();
     let host_of = |node: usize| upstream_host(head, &bufs.rbuf, up, node, edits);
     let (node, dest, mut conn) = connect(w, up, host_of, &mut tried, Instant::now()).await?;
     let resp = loop {
@@ -373,6 +373,44 @@ fn dest(w: &Worker, up: &UpstreamTarget, node: usize, host: &[u8]) -> Option<Des
     })
 }
 
+/// The node indices one request has tried: inline for the usual few, on the heap beyond.
+#[derive(Default)]
+struct Tried {
+    inline: [usize; 8],
+    len: usize,
+    spill: Vec<usize>,
+}
+
+impl Tried {
+    fn push(&mut self, node: usize) {
+        if self.spill.is_empty() && self.len < self.inline.len() {
+            self.inline[self.len] = node;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline);
+            }
+            self.spill.push(node);
+        }
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[usize] {
+        if self.spill.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Picks a node and gets a connection to it: from the pool, else a new one. Connection failures
 /// move on to the next node up to the upstream's `retries` (and `retry_timeout`). `host_of`
 /// gives the `Host` a node's request will carry (its TLS server name).
@@ -380,12 +418,12 @@ async fn connect<'h>(
     w: &Rc<Worker>,
     up: &Arc<UpstreamTarget>,
     host_of: impl Fn(usize) -> &'h [u8],
-    tried: &mut Vec<usize>,
+    tried: &mut Tried,
     started: Instant,
 ) -> Result<(usize, Dest, UpConn), Fail> {
     let mut last = BAD_GATEWAY;
     loop {
-        let Some(node) = w.balancers.borrow_mut().pick(up, tried) else {
+        let Some(node) = w.balancers.borrow_mut().pick(up, tried.as_slice()) else {
             if tried.is_empty() {
                 tracing::warn!(upstream = %up.name, "no valid upstream node");
             }
@@ -909,4 +947,21 @@ async fn relay_response<S: AsyncReadRent + AsyncWriteRent>(
         };
     bufs.rbuf.drain(..consumed.min(bufs.rbuf.len()));
     Ok(Next::KeepAlive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tried;
+
+    #[test]
+    fn tried_nodes_spill_past_the_inline_few_in_order() {
+        let mut t = Tried::default();
+        assert!(t.is_empty() && t.as_slice().is_empty());
+        for n in 0..20 {
+            t.push(n * 3);
+            assert_eq!(t.len(), n + 1);
+            let want: Vec<usize> = (0..=n).map(|i| i * 3).collect();
+            assert_eq!(t.as_slice(), &want[..]);
+        }
+    }
 }
