@@ -15,11 +15,26 @@ use std::time::{Duration, Instant};
 
 /// A port free right now on 127.0.0.1 (the gateway's workers bind it with SO_REUSEPORT, so it
 /// has to be chosen before they start).
+///
+/// Ports come from 10000-31999, below Linux's ephemeral range (32768-60999): a port the
+/// kernel hands out for `bind(0)` can be taken again, between the probe and the gateway's own
+/// bind, by any outgoing connection of a test running in parallel (seen in CI as "Address
+/// already in use"). Within the range, each test process walks its own sequence (from its
+/// pid) and skips ports something already listens on.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding 127.0.0.1:0 works on any test machine")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 127.0.0.1:10000-31999");
 }
 
 /// Which I/O driver the gateway runs on.
