@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::client::{request, Response};
 use common::upstream::Upstream;
@@ -48,20 +48,7 @@ fn get(gw: &Gateway, path: &str, headers: &[&str]) -> Response {
 
 /// Polls until `path` with `headers` answers `status`; changes must reach every worker fast.
 fn wait_for(gw: &Gateway, path: &str, headers: &[&str], status: u16) -> Response {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let r = get(gw, path, headers);
-        if r.status == status {
-            return r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path}: still {} after 5 s: {}",
-            r.status,
-            r.text()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_for_status(path, status, || get(gw, path, headers))
 }
 
 // Seed 000's token for consumer key `jack-key`, secret `jack-hs256-secret-that-is-very-long`.

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::client::{request, Conn, Response};
 use common::upstream::Upstream;
 use common::{both_drivers, Driver, Gateway, GatewayOpts, ADMIN_KEY};
@@ -48,20 +46,7 @@ fn get(gw: &Gateway, target: &str, headers: &[&str]) -> Response {
 
 /// Polls until `target` answers `status` (Admin API changes reach every worker fast).
 fn wait_for(gw: &Gateway, target: &str, headers: &[&str], status: u16) -> Response {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let r = get(gw, target, headers);
-        if r.status == status {
-            return r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{target}: still {} after 5 s: {}",
-            r.status,
-            r.text()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_for_status(target, status, || get(gw, target, headers))
 }
 
 fn standalone(driver: Driver, doc: &Value) -> Gateway {

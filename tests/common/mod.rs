@@ -37,6 +37,29 @@ pub fn free_port() -> u16 {
     panic!("no free port in 127.0.0.1:10000-31999");
 }
 
+/// Calls `attempt` until it answers `status` (Admin API changes reach every worker within
+/// milliseconds) and returns that answer; fails after 5 s, naming `what` and the last answer.
+pub fn wait_for_status(
+    what: &str,
+    status: u16,
+    attempt: impl Fn() -> client::Response,
+) -> client::Response {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = attempt();
+        if r.status == status {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {} after 5 s: {}",
+            r.status,
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Which I/O driver the gateway runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Driver {
