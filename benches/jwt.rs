@@ -111,7 +111,7 @@ fn case(alg: Alg) -> Case {
             &[],
             &portcullis::plugins::credentials::resolve_env,
         );
-        index.replace(&model.username, Some(view), &[], creds);
+        index.replace(&model.username, Some(view), creds);
     }
     Case {
         alg,

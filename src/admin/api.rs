@@ -126,13 +126,18 @@ pub fn handle(ctl: &mut Control, req: &ApiRequest) -> ApiResponse {
         "DELETE" => delete(ctl, &t),
         _ => Ok(error(405, "method not allowed")),
     };
-    result.unwrap_or_else(|e| match e {
+    result.unwrap_or_else(store_failure)
+}
+
+/// A refused change (400) or a store failure (503).
+fn store_failure(e: ControlError) -> ApiResponse {
+    match e {
         ControlError::Invalid(m) => error(400, m),
         ControlError::Store(e) => {
             tracing::error!(error = %e, "store failure");
             error(503, e.to_string())
         }
-    })
+    }
 }
 
 /// Signs a token for a stored `jwt-auth` (or Kong `jwt`) credential: API7's "Generate JSON
@@ -141,8 +146,10 @@ pub fn handle(ctl: &mut Control, req: &ApiRequest) -> ApiResponse {
 fn sign_for(ctl: &Control, user: &str, id: &str, body: &[u8]) -> ApiResponse {
     use crate::jwt::{sign, Alg, SignKey};
     let key = Kind::Credentials.key(Some(user), id);
-    let Some(entry) = ctl.get(&key) else {
-        return not_found();
+    let entry = match ctl.get(&key) {
+        Ok(Some(e)) => e,
+        Ok(None) => return not_found(),
+        Err(e) => return store_failure(e),
     };
     let req: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -240,26 +247,23 @@ fn get(ctl: &Control, t: &Target, query: Option<&str>) -> ApiResponse {
     if let Some(id) = t.id {
         let key = t.kind.key(t.parent, id);
         return match ctl.get(&key) {
-            Some(e) => reply(200, entry_json(&key, e)),
-            None => not_found(),
+            Ok(Some(e)) => reply(200, entry_json(&key, &e)),
+            Ok(None) => not_found(),
+            Err(e) => store_failure(e),
         };
     }
-    let all = ctl.list(t.kind, t.parent);
-    let total = all.len();
-    let (page, size) = match paging(query) {
-        Ok(p) => p,
+    let window = match paging(query) {
+        Ok((Some(page), Some(size))) => Some(((page - 1).saturating_mul(size), size)),
+        Ok(_) => None,
         Err(r) => return r,
     };
-    let items: Vec<Value> = match (page, size) {
-        (Some(page), Some(size)) => all
-            .iter()
-            .skip((page - 1).saturating_mul(size))
-            .take(size)
-            .map(|(k, e)| entry_json(k, e))
-            .collect(),
-        _ => all.iter().map(|(k, e)| entry_json(k, e)).collect(),
-    };
-    reply(200, json!({"total": total, "list": items}))
+    match ctl.list(t.kind, t.parent, window) {
+        Ok((total, all)) => {
+            let items: Vec<Value> = all.iter().map(|(k, e)| entry_json(k, e)).collect();
+            reply(200, json!({"total": total, "list": items}))
+        }
+        Err(e) => store_failure(e),
+    }
 }
 
 /// `page` (≥ 1) and `page_size` (10..=500) query arguments, as APISIX checks them.
@@ -351,7 +355,7 @@ fn put(
         obj.insert(kind.id_field().into(), Value::String(id.clone()));
     }
     if let Some(consumer) = t.parent {
-        if ctl.get(&Kind::Consumers.key(None, consumer)).is_none() {
+        if ctl.get(&Kind::Consumers.key(None, consumer))?.is_none() {
             return Ok(error(404, format!("consumer {consumer} not found")));
         }
     }
@@ -365,7 +369,7 @@ fn put(
     if let Err(errs) = validate(kind, &value, &id, ctl.plugins()) {
         return Ok(invalid(errs));
     }
-    if let Some(r) = missing_reference(ctl, kind, &value) {
+    if let Some(r) = missing_reference(ctl, kind, &value)? {
         return Ok(r);
     }
     let (stored, created) = ctl.put(&key, value)?;
@@ -416,15 +420,21 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// APISIX's answers for a route or service that names a missing upstream or service.
-fn missing_reference(ctl: &Control, kind: Kind, value: &Value) -> Option<ApiResponse> {
+fn missing_reference(
+    ctl: &Control,
+    kind: Kind,
+    value: &Value,
+) -> Result<Option<ApiResponse>, ControlError> {
     let has_inline = value.get("upstream").is_some();
-    let check = |field: &str, target: Kind| -> Option<ApiResponse> {
-        let id = value.get(field)?;
+    let check = |field: &str, target: Kind| -> Result<Option<ApiResponse>, ControlError> {
+        let Some(id) = value.get(field) else {
+            return Ok(None);
+        };
         let id = id
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| id.to_string());
-        ctl.get(&target.key(None, &id)).is_none().then(|| {
+        Ok(ctl.get(&target.key(None, &id))?.is_none().then(|| {
             error(
                 400,
                 format!(
@@ -433,18 +443,16 @@ fn missing_reference(ctl: &Control, kind: Kind, value: &Value) -> Option<ApiResp
                     target.singular()
                 ),
             )
-        })
+        }))
     };
     match kind {
-        Kind::Routes => check("service_id", Kind::Services).or_else(|| {
-            (!has_inline)
-                .then(|| check("upstream_id", Kind::Upstreams))
-                .flatten()
-        }),
-        Kind::Services => (!has_inline)
-            .then(|| check("upstream_id", Kind::Upstreams))
-            .flatten(),
-        _ => None,
+        Kind::Routes => match check("service_id", Kind::Services)? {
+            Some(r) => Ok(Some(r)),
+            None if has_inline => Ok(None),
+            None => check("upstream_id", Kind::Upstreams),
+        },
+        Kind::Services if !has_inline => check("upstream_id", Kind::Upstreams),
+        _ => Ok(None),
     }
 }
 
@@ -456,7 +464,7 @@ fn patch(ctl: &mut Control, t: &Target, body: Option<Value>) -> Result<ApiRespon
         return Ok(error(400, "missing new configuration"));
     };
     let key = t.kind.key(t.parent, id);
-    let Some(current) = ctl.get(&key) else {
+    let Some(current) = ctl.get(&key)? else {
         return Ok(not_found());
     };
     let mut value = current.value();
@@ -477,7 +485,7 @@ fn patch(ctl: &mut Control, t: &Target, body: Option<Value>) -> Result<ApiRespon
     if let Err(errs) = validate(t.kind, &value, id, ctl.plugins()) {
         return Ok(invalid(errs));
     }
-    if let Some(r) = missing_reference(ctl, t.kind, &value) {
+    if let Some(r) = missing_reference(ctl, t.kind, &value)? {
         return Ok(r);
     }
     let (stored, _) = ctl.put(&key, value)?;
@@ -522,10 +530,10 @@ fn delete(ctl: &mut Control, t: &Target) -> Result<ApiResponse, ControlError> {
         return Ok(error(400, format!("missing {} id", t.kind.singular())));
     };
     let key = t.kind.key(t.parent, id);
-    if ctl.get(&key).is_none() {
+    if ctl.get(&key)?.is_none() {
         return Ok(not_found());
     }
-    if let Some(msg) = still_used(ctl, t.kind, id) {
+    if let Some(msg) = still_used(ctl, t.kind, id)? {
         return Ok(error(400, msg));
     }
     ctl.delete(&key)?;
@@ -533,9 +541,9 @@ fn delete(ctl: &mut Control, t: &Target) -> Result<ApiResponse, ControlError> {
 }
 
 /// APISIX's refusal when deleting an object something else still uses.
-fn still_used(ctl: &Control, kind: Kind, id: &str) -> Option<String> {
-    let uses = |k: Kind, field: &str| {
-        ctl.list(k, None).into_iter().find_map(|(_, e)| {
+fn still_used(ctl: &Control, kind: Kind, id: &str) -> Result<Option<String>, ControlError> {
+    let uses = |k: Kind, field: &str| -> Result<Option<String>, ControlError> {
+        Ok(ctl.list(k, None, None)?.1.into_iter().find_map(|(_, e)| {
             let value = e.value();
             let v = value.get(field)?;
             let same = match v.as_str() {
@@ -543,25 +551,30 @@ fn still_used(ctl: &Control, kind: Kind, id: &str) -> Option<String> {
                 None => v.as_u64().is_some_and(|n| id.parse::<u64>() == Ok(n)),
             };
             same.then(|| value.get("id").map(plain).unwrap_or_default())
-        })
+        }))
     };
-    match kind {
-        Kind::Upstreams => uses(Kind::Routes, "upstream_id")
-            .map(|r| format!("can not delete this upstream, route [{r}] is still using it now"))
-            .or_else(|| {
-                uses(Kind::Services, "upstream_id").map(|s| {
-                    format!("can not delete this upstream, service [{s}] is still using it now")
-                })
+    Ok(match kind {
+        Kind::Upstreams => match uses(Kind::Routes, "upstream_id")? {
+            Some(r) => Some(format!(
+                "can not delete this upstream, route [{r}] is still using it now"
+            )),
+            None => uses(Kind::Services, "upstream_id")?.map(|s| {
+                format!("can not delete this upstream, service [{s}] is still using it now")
             }),
-        Kind::Services => uses(Kind::Routes, "service_id").map(|r| {
+        },
+        Kind::Services => uses(Kind::Routes, "service_id")?.map(|r| {
             format!("can not delete this service directly, route [{r}] is still using it now")
         }),
-        Kind::Consumers => ctl.list(Kind::Credentials, Some(id)).first().map(|(k, _)| {
-            let cred = k.rsplit('/').next().unwrap_or_default();
-            format!("can not delete this consumer, credential [{cred}] is still using it now")
-        }),
+        Kind::Consumers => ctl
+            .list(Kind::Credentials, Some(id), Some((0, 1)))?
+            .1
+            .first()
+            .map(|(k, _)| {
+                let cred = k.rsplit('/').next().unwrap_or_default();
+                format!("can not delete this consumer, credential [{cred}] is still using it now")
+            }),
         _ => None,
-    }
+    })
 }
 
 fn plain(v: &Value) -> String {

@@ -16,7 +16,7 @@
 //!
 //! Secret fields are encrypted in the stored bytes only ([`AtRest`]); the mirror holds plaintext.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,6 +32,10 @@ use crate::store::{Op, Store, StoreError};
 
 use super::at_rest::{envelope, AtRest, ENCRYPTED};
 use super::kind::Kind;
+
+mod load;
+#[cfg(test)]
+mod tests;
 
 /// One stored object with its etcd-style indices.
 ///
@@ -65,18 +69,30 @@ impl Entry {
         serde_json::from_str(&self.text).unwrap_or(Value::Null)
     }
 
-    /// The bytes stored at `key`, with the secret fields sealed, and the value as stored.
-    fn to_stored(&self, key: &str, at_rest: &AtRest) -> Result<(Vec<u8>, Value), String> {
-        let (value, encrypted) = at_rest.seal(key, &self.value())?;
-        let bytes = envelope(value.clone(), self.created, self.modified, encrypted)
-            .to_string()
-            .into_bytes();
-        Ok((bytes, value))
-    }
-
     /// The entry stored at `key`, its sealed fields opened, and whether it holds secret fields
     /// in plaintext that its next write will seal (stored before encryption was enabled).
     fn from_stored(key: &str, bytes: &[u8], at_rest: &AtRest) -> Result<(Entry, bool), String> {
+        let s = Stored::decode(key, bytes, at_rest)?;
+        Ok((
+            Entry::new(&s.value, s.created, s.modified),
+            s.plaintext_secrets,
+        ))
+    }
+}
+
+/// One stored object, decoded.
+struct Stored {
+    /// The object, its sealed fields opened.
+    value: Value,
+    created: u64,
+    modified: u64,
+    /// It holds secret fields in plaintext (stored before encryption was enabled).
+    plaintext_secrets: bool,
+}
+
+impl Stored {
+    /// Decodes the bytes stored at `key` and opens their sealed fields.
+    fn decode(key: &str, bytes: &[u8], at_rest: &AtRest) -> Result<Stored, String> {
         let mut v: Value =
             serde_json::from_slice(bytes).map_err(|e| format!("{key}: not JSON: {e}"))?;
         let idx = |f: &str| v.get(f).and_then(Value::as_u64);
@@ -93,7 +109,28 @@ impl Entry {
         };
         at_rest.open(key, &mut value, &encrypted)?;
         let plaintext_secrets = encrypted.is_empty() && at_rest.would_seal(key, &value);
-        Ok((Entry::new(&value, created, modified), plaintext_secrets))
+        Ok(Stored {
+            value,
+            created,
+            modified,
+            plaintext_secrets,
+        })
+    }
+
+    /// The bytes to store at `key` for `value`, with the secret fields sealed, and the value
+    /// as stored.
+    fn encode(
+        key: &str,
+        value: &Value,
+        created: u64,
+        modified: u64,
+        at_rest: &AtRest,
+    ) -> Result<(Vec<u8>, Value), String> {
+        let (sealed, encrypted) = at_rest.seal(key, value)?;
+        let bytes = envelope(sealed.clone(), created, modified, encrypted)
+            .to_string()
+            .into_bytes();
+        Ok((bytes, sealed))
     }
 }
 
@@ -120,6 +157,10 @@ enum Area {
     Other,
 }
 
+/// Consumer and credential keys: `CONSUMERS..CONSUMERS_END`.
+const CONSUMERS: &str = "/apisix/consumers/";
+const CONSUMERS_END: &str = "/apisix/consumers0";
+
 fn area(key: &str) -> Area {
     const ROUTING: [&str; 6] = [
         "/apisix/routes/",
@@ -131,32 +172,84 @@ fn area(key: &str) -> Area {
     ];
     if ROUTING.iter().any(|p| key.starts_with(p)) {
         Area::Routing
-    } else if key.starts_with("/apisix/consumers/") {
+    } else if key.starts_with(CONSUMERS) {
         Area::Consumer
     } else {
         Area::Other
     }
 }
 
+/// Whether the object at `key` is kept in memory. Consumers and credentials are not: the
+/// index holds what the data plane needs of them, parsed, and the Admin API reads them from
+/// the store (as APISIX reads etcd), so a million consumers cost their index entries only.
+fn mirrored(key: &str) -> bool {
+    area(key) != Area::Consumer
+}
+
+/// The first key after every key starting with `prefix` (which ends with `/`).
+fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_string();
+    end.pop();
+    end.push('0');
+    end
+}
+
 /// The consumer a consumer or credential key belongs to.
 fn username_of(key: &str) -> &str {
-    key.trim_start_matches("/apisix/consumers/")
+    key.trim_start_matches(CONSUMERS)
         .split('/')
         .next()
         .unwrap_or_default()
+}
+
+/// The last segment of a key: an object's id.
+fn id_of(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or_default()
+}
+
+/// What the data plane gets of one consumer: its view, its credentials, and whether any of
+/// them holds a secret reference (re-resolved on refresh).
+type Installable = (
+    Option<Arc<ConsumerView>>,
+    Vec<(Scheme, Arc<Credential>)>,
+    bool,
+);
+
+/// Consumer `name`'s index entries from its object and its credentials' `(id, object)`.
+fn index_entries(
+    name: &str,
+    consumer: &Value,
+    creds: &[(String, Value)],
+    plugins: &dyn PluginCheck,
+    resolver: &Resolver,
+) -> Result<Installable, String> {
+    let consumer = Consumer::from_json(consumer, Some(name), plugins).map_err(|e| e.to_string())?;
+    let empty = Map::new();
+    let refs: Vec<(&str, &Map<String, Value>)> = creds
+        .iter()
+        .map(|(id, v)| {
+            let plugins = v.get("plugins").and_then(Value::as_object);
+            (id.as_str(), plugins.unwrap_or(&empty))
+        })
+        .collect();
+    let has_refs = std::iter::once(&consumer.plugins)
+        .chain(refs.iter().map(|(_, p)| *p))
+        .any(|p| p.values().any(holds_reference));
+    let resolve = |r: &str| resolver.resolve(r);
+    let (view, entries) = credentials::entries(&consumer, &refs, &resolve);
+    Ok((Some(view), entries, has_refs))
 }
 
 /// The control plane.
 pub struct Control {
     store: Box<dyn Store>,
     shared: Arc<Shared>,
-    plugins: Box<dyn PluginCheck + Send>,
+    plugins: Box<dyn PluginCheck + Send + Sync>,
     /// How secret fields are sealed in the store.
     at_rest: AtRest,
+    /// Every stored object but consumers and credentials (see [`mirrored`]).
     objects: BTreeMap<String, Entry>,
     index: Arc<ConsumerIndex>,
-    /// The index keys each consumer owns, so a change replaces exactly those.
-    owned: HashMap<String, Vec<(Scheme, Arc<str>)>>,
     /// Resolves `$env://` and `$secret://` references in credentials.
     resolver: Resolver,
     /// Consumers whose credentials hold references (re-resolved on refresh).
@@ -171,22 +264,33 @@ impl Control {
     pub fn open(
         store: Box<dyn Store>,
         shared: Arc<Shared>,
-        plugins: Box<dyn PluginCheck + Send>,
+        plugins: Box<dyn PluginCheck + Send + Sync>,
         at_rest: AtRest,
     ) -> Result<Control, String> {
         let mut objects = BTreeMap::new();
         let mut plaintext = 0;
-        for (key, bytes) in store.list("/apisix/").map_err(|e| e.to_string())? {
-            let (entry, plaintext_secrets) = Entry::from_stored(&key, &bytes, &at_rest)?;
-            plaintext += usize::from(plaintext_secrets);
-            objects.insert(key, entry);
-        }
-        if plaintext > 0 {
-            tracing::info!(
-                objects = plaintext,
-                "stored objects hold secret fields in plaintext (written before data encryption \
-                 was enabled); each is encrypted at its next write"
-            );
+        let mut failed = None;
+        for (from, to) in [("/apisix/", CONSUMERS), (CONSUMERS_END, "/apisix0")] {
+            store
+                .scan(
+                    from,
+                    to,
+                    &mut |key, bytes| match Entry::from_stored(key, bytes, &at_rest) {
+                        Ok((entry, plaintext_secrets)) => {
+                            plaintext += usize::from(plaintext_secrets);
+                            objects.insert(key.to_string(), entry);
+                            true
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            false
+                        }
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+            if let Some(e) = failed.take() {
+                return Err(e);
+            }
         }
         let index = Arc::new(ConsumerIndex::new());
         let mut ctl = Control {
@@ -196,7 +300,6 @@ impl Control {
             at_rest,
             objects,
             index,
-            owned: HashMap::new(),
             resolver: Resolver::new(),
             with_refs: HashSet::new(),
         };
@@ -204,16 +307,21 @@ impl Control {
         let snapshot = ctl
             .build()
             .map_err(|e| format!("the stored configuration is invalid: {e}"))?;
-        let usernames: Vec<String> = ctl
-            .list(Kind::Consumers, None)
-            .into_iter()
-            .map(|(k, _)| username_of(k).to_string())
-            .collect();
-        for name in usernames {
-            let (consumer, creds) = ctl
-                .consumer_entries(&name)
-                .map_err(|e| format!("the stored configuration is invalid: {e}"))?;
-            ctl.install(&name, consumer, creds);
+        let loaded = load::consumers(&load::Parts {
+            store: ctl.store.as_ref(),
+            plugins: ctl.plugins.as_ref(),
+            at_rest: &ctl.at_rest,
+            resolver: &ctl.resolver,
+            index: &ctl.index,
+        })?;
+        plaintext += loaded.plaintext;
+        ctl.with_refs = loaded.with_refs;
+        if plaintext > 0 {
+            tracing::info!(
+                objects = plaintext,
+                "stored objects hold secret fields in plaintext (written before data encryption \
+                 was enabled); each is encrypted at its next write"
+            );
         }
         ctl.shared.publish(snapshot);
         Ok(ctl)
@@ -230,18 +338,67 @@ impl Control {
     }
 
     /// The object at `key`.
-    pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.objects.get(key)
+    pub fn get(&self, key: &str) -> Result<Option<Entry>, ControlError> {
+        if mirrored(key) {
+            return Ok(self.objects.get(key).cloned());
+        }
+        match self.store.get(key)? {
+            None => Ok(None),
+            Some(bytes) => Entry::from_stored(key, &bytes, &self.at_rest)
+                .map(|(e, _)| Some(e))
+                .map_err(unreadable),
+        }
     }
 
-    /// Objects of `kind` (of consumer `parent`, for credentials), in key order.
-    pub fn list(&self, kind: Kind, parent: Option<&str>) -> Vec<(&String, &Entry)> {
+    /// Objects of `kind` (of consumer `parent`, for credentials), in key order: how many
+    /// there are, and those in `window` (`(skip, take)`; all when `None`).
+    pub fn list(
+        &self,
+        kind: Kind,
+        parent: Option<&str>,
+        window: Option<(usize, usize)>,
+    ) -> Result<(usize, Vec<(String, Entry)>), ControlError> {
         let prefix = kind.prefix(parent);
-        self.objects
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(k, _)| kind.owns(k, parent))
-            .collect()
+        let (skip, take) = window.unwrap_or((0, usize::MAX));
+        let wanted = |i: usize| i >= skip && i - skip < take;
+        let mut total = 0;
+        let mut out = Vec::new();
+        if mirrored(&prefix) {
+            let objects = self
+                .objects
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .filter(|(k, _)| kind.owns(k, parent));
+            for (k, e) in objects {
+                if wanted(total) {
+                    out.push((k.clone(), e.clone()));
+                }
+                total += 1;
+            }
+            return Ok((total, out));
+        }
+        let mut failed = None;
+        self.store
+            .scan(&prefix, &prefix_end(&prefix), &mut |k, bytes| {
+                if !kind.owns(k, parent) {
+                    return true;
+                }
+                if wanted(total) {
+                    match Entry::from_stored(k, bytes, &self.at_rest) {
+                        Ok((e, _)) => out.push((k.to_string(), e)),
+                        Err(e) => {
+                            failed = Some(e);
+                            return false;
+                        }
+                    }
+                }
+                total += 1;
+                true
+            })?;
+        match failed {
+            Some(e) => Err(unreadable(e)),
+            None => Ok((total, out)),
+        }
     }
 
     /// A fresh id for a POST-created object, zero-padded like APISIX's.
@@ -254,7 +411,7 @@ impl Control {
     /// Admin API answers a write with) and whether it was created.
     pub fn put(&mut self, key: &str, mut value: Value) -> Result<(Value, bool), ControlError> {
         let now = unix_now();
-        let prev = self.objects.get(key).cloned();
+        let prev = self.get(key)?;
         let created = prev.is_none();
         if let Some(obj) = value.as_object_mut() {
             let create_time = prev
@@ -265,32 +422,48 @@ impl Control {
             obj.insert("update_time".into(), json!(now));
         }
         let rev = self.store.revision()? + 1;
-        let entry = Entry::new(&value, prev.as_ref().map_or(rev, |p| p.created), rev);
-        let (bytes, stored) = entry.to_stored(key, &self.at_rest).map_err(|e| {
-            ControlError::Store(StoreError::Io(format!("cannot store the object: {e}")))
-        })?;
+        let first = prev.as_ref().map_or(rev, |p| p.created);
+        let (bytes, stored) =
+            Stored::encode(key, &value, first, rev, &self.at_rest).map_err(|e| {
+                ControlError::Store(StoreError::Io(format!("cannot store the object: {e}")))
+            })?;
         let op = Op::Put {
             key: key.to_string(),
             value: bytes,
         };
-        self.objects.insert(key.to_string(), entry);
-        self.commit(key, prev, op)?;
+        if mirrored(key) {
+            self.objects
+                .insert(key.to_string(), Entry::new(&value, first, rev));
+        }
+        self.commit(key, prev, Some(&value), op)?;
         Ok((stored, created))
     }
 
     /// Deletes the object at `key`; `false` when there was none.
     pub fn delete(&mut self, key: &str) -> Result<bool, ControlError> {
-        let Some(prev) = self.objects.remove(key) else {
+        let prev = if mirrored(key) {
+            self.objects.remove(key)
+        } else {
+            self.get(key)?
+        };
+        let Some(prev) = prev else {
             return Ok(false);
         };
-        self.commit(key, Some(prev), Op::Delete { key: key.into() })?;
+        self.commit(key, Some(prev), None, Op::Delete { key: key.into() })?;
         Ok(true)
     }
 
-    /// `self.objects` already holds the change to `key` (`prev` is what it replaced). Checks
-    /// it against the rest of the configuration, stores it durably, then puts it in force; on
-    /// any failure the change is rolled back and nothing is left half-applied.
-    fn commit(&mut self, key: &str, prev: Option<Entry>, op: Op) -> Result<(), ControlError> {
+    /// Checks the change to `key` (`new`, `None` for a deletion; `prev` is what it replaces)
+    /// against the rest of the configuration, stores it durably, then puts it in force; on any
+    /// failure the change is rolled back and nothing is left half-applied. A mirrored object
+    /// is already changed in `self.objects`.
+    fn commit(
+        &mut self,
+        key: &str,
+        prev: Option<Entry>,
+        new: Option<&Value>,
+        op: Op,
+    ) -> Result<(), ControlError> {
         let applied = match area(key) {
             Area::Routing => self
                 .build()
@@ -302,12 +475,11 @@ impl Control {
                 }),
             Area::Consumer => {
                 let name = username_of(key).to_string();
-                self.consumer_entries(&name)
-                    .map_err(ControlError::Invalid)
-                    .and_then(|(consumer, creds)| {
-                        self.check_unique(&name, &creds)?;
+                self.consumer_entries(&name, Some((key, new)))
+                    .and_then(|installable| {
+                        self.check_unique(&name, &installable.1)?;
                         self.store.apply(std::slice::from_ref(&op))?;
-                        self.install(&name, consumer, creds);
+                        self.install(&name, installable);
                         Ok(())
                     })
             }
@@ -322,7 +494,7 @@ impl Control {
             self.load_vaults();
             self.refresh();
         }
-        if applied.is_err() {
+        if applied.is_err() && mirrored(key) {
             match prev {
                 Some(p) => {
                     self.objects.insert(key.to_string(), p);
@@ -342,8 +514,8 @@ impl Control {
         self.resolver.expire();
         let names: Vec<String> = self.with_refs.iter().cloned().collect();
         for name in names {
-            match self.consumer_entries(&name) {
-                Ok((consumer, creds)) => self.install(&name, consumer, creds),
+            match self.consumer_entries(&name, None) {
+                Ok(installable) => self.install(&name, installable),
                 Err(e) => tracing::error!(consumer = %name, "cannot refresh secrets: {e}"),
             }
         }
@@ -351,12 +523,11 @@ impl Control {
 
     fn load_vaults(&mut self) {
         let vaults = self
-            .list(Kind::Secrets, None)
-            .into_iter()
-            .filter_map(|(k, e)| {
-                let id = k.rsplit('/').next().unwrap_or_default().to_string();
-                Vault::from_json(&e.value()).map(|v| (id, v))
-            })
+            .objects
+            .range(Kind::Secrets.prefix(None)..)
+            .take_while(|(k, _)| k.starts_with(&Kind::Secrets.prefix(None)))
+            .filter(|(k, _)| Kind::Secrets.owns(k, None))
+            .filter_map(|(k, e)| Vault::from_json(&e.value()).map(|v| (id_of(k).to_string(), v)))
             .collect();
         self.resolver.set_vaults(vaults);
     }
@@ -394,46 +565,66 @@ impl Control {
         build(&self.objects, self.plugins.as_ref(), self.index.clone())
     }
 
-    /// Consumer `name`'s index entries from the objects as they are now (`None` consumer when
-    /// it was deleted).
-    #[allow(clippy::type_complexity)]
+    /// Consumer `name`'s index entries from the store, with `pending` (a key and its new
+    /// object, `None` when deleted) in place of what the store holds at that key.
     fn consumer_entries(
-        &mut self,
+        &self,
         name: &str,
-    ) -> Result<(Option<Arc<ConsumerView>>, Vec<(Scheme, Arc<Credential>)>), String> {
+        pending: Option<(&str, Option<&Value>)>,
+    ) -> Result<Installable, ControlError> {
         let key = Kind::Consumers.key(None, name);
-        let Some(entry) = self.objects.get(&key) else {
-            return Ok((None, Vec::new()));
+        let read = |k: &str| -> Result<Option<Value>, ControlError> {
+            match self.store.get(k)? {
+                None => Ok(None),
+                Some(bytes) => Stored::decode(k, &bytes, &self.at_rest)
+                    .map(|s| Some(s.value))
+                    .map_err(unreadable),
+            }
         };
-        let consumer = Consumer::from_json(&entry.value(), Some(name), self.plugins.as_ref())
-            .map_err(|e| format!("{key}: {e}"))?;
-        let creds = self.list(Kind::Credentials, Some(name));
-        let plugin_maps: Vec<(String, Map<String, Value>)> = creds
-            .iter()
-            .map(|(k, e)| {
-                let id = k.rsplit('/').next().unwrap_or_default().to_string();
-                let plugins = e
-                    .value()
-                    .get("plugins")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                (id, plugins)
-            })
-            .collect();
-        let refs: Vec<(&str, &Map<String, Value>)> =
-            plugin_maps.iter().map(|(i, p)| (i.as_str(), p)).collect();
-        let has_refs = std::iter::once(&consumer.plugins)
-            .chain(refs.iter().map(|(_, p)| *p))
-            .any(|p| p.values().any(holds_reference));
-        let resolve = |r: &str| self.resolver.resolve(r);
-        let (view, entries) = credentials::entries(&consumer, &refs, &resolve);
-        if has_refs {
-            self.with_refs.insert(name.to_string());
-        } else {
-            self.with_refs.remove(name);
+        let consumer = match pending {
+            Some((k, v)) if k == key => v.cloned(),
+            _ => read(&key)?,
+        };
+        let Some(consumer) = consumer else {
+            return Ok((None, Vec::new(), false));
+        };
+        let prefix = Kind::Credentials.prefix(Some(name));
+        let mut creds: Vec<(String, Value)> = Vec::new();
+        let mut failed = None;
+        let pending_cred = pending.filter(|(k, _)| Kind::Credentials.owns(k, Some(name)));
+        self.store
+            .scan(&prefix, &prefix_end(&prefix), &mut |k, bytes| {
+                if !Kind::Credentials.owns(k, Some(name))
+                    || pending_cred.is_some_and(|(p, _)| p == k)
+                {
+                    return true;
+                }
+                match Stored::decode(k, bytes, &self.at_rest) {
+                    Ok(s) => {
+                        creds.push((id_of(k).to_string(), s.value));
+                        true
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                }
+            })?;
+        if let Some(e) = failed {
+            return Err(unreadable(e));
         }
-        Ok((Some(view), entries))
+        if let Some((k, Some(v))) = pending_cred {
+            creds.push((id_of(k).to_string(), v.clone()));
+            creds.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        index_entries(
+            name,
+            &consumer,
+            &creds,
+            self.plugins.as_ref(),
+            &self.resolver,
+        )
+        .map_err(|e| ControlError::Invalid(format!("{key}: {e}")))
     }
 
     /// Refuses a key another consumer (or another credential of this one) already uses;
@@ -469,20 +660,20 @@ impl Control {
         Ok(())
     }
 
-    fn install(
-        &mut self,
-        name: &str,
-        consumer: Option<Arc<ConsumerView>>,
-        creds: Vec<(Scheme, Arc<Credential>)>,
-    ) {
-        let keys: Vec<(Scheme, Arc<str>)> =
-            creds.iter().map(|(s, c)| (*s, c.key.clone())).collect();
-        let old = self.owned.remove(name).unwrap_or_default();
-        self.index.replace(name, consumer.clone(), &old, creds);
-        if consumer.is_some() {
-            self.owned.insert(name.to_string(), keys);
+    fn install(&mut self, name: &str, (consumer, creds, has_refs): Installable) {
+        self.index.replace(name, consumer, creds);
+        if has_refs {
+            self.with_refs.insert(name.to_string());
+        } else {
+            self.with_refs.remove(name);
         }
     }
+}
+
+/// A stored object that cannot be decoded (or whose sealed fields no keyring key opens) is a
+/// store failure (503), not the client's fault.
+fn unreadable(e: String) -> ControlError {
+    ControlError::Store(StoreError::Io(e))
 }
 
 /// Whether a plugin configuration holds a `$env://` or `$secret://` reference.

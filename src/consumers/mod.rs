@@ -96,16 +96,20 @@ impl Scheme {
 pub enum Material {
     /// Ready to verify.
     Key(VerifyKey),
-    /// Kong HMAC: the secret as is, and base64url-decoded for routes with `secret_is_base64`
-    /// (`None` when it does not decode).
-    KongHmac {
-        /// Secret bytes as written.
-        plain: VerifyKey,
-        /// Secret decoded as base64url.
-        decoded: Option<VerifyKey>,
-    },
+    /// Kong HMAC: the secret both ways. Boxed: two HMAC keys are twice the size of every
+    /// other variant, and a million credentials would pay for it whatever their kind.
+    KongHmac(Box<KongHmac>),
     /// Cannot be used (an unresolvable secret reference); every token for it is refused.
     Unusable(String),
+}
+
+/// A Kong HMAC secret as is, and base64url-decoded for routes with `secret_is_base64`.
+#[derive(Debug)]
+pub struct KongHmac {
+    /// Secret bytes as written.
+    pub plain: VerifyKey,
+    /// Secret decoded as base64url (`None` when it does not decode).
+    pub decoded: Option<VerifyKey>,
 }
 
 /// One credential.
@@ -127,10 +131,17 @@ pub struct Credential {
 /// state resists collision flooding) and, unlike std's SipHash, costs a few nanoseconds.
 type Hasher = ahash::RandomState;
 
+/// A consumer in the index, with the credential keys it owns, so a change replaces exactly
+/// those (kept here rather than in a map of their own: one entry per consumer either way).
+struct Owner {
+    consumer: Arc<Consumer>,
+    keys: Box<[(Scheme, Arc<str>)]>,
+}
+
 /// The shared index.
 #[derive(Default)]
 pub struct ConsumerIndex {
-    consumers: DashMap<Arc<str>, Arc<Consumer>, Hasher>,
+    consumers: DashMap<Arc<str>, Owner, Hasher>,
     /// Consumers by Kong id (only those whose id differs from their username).
     by_id: DashMap<Arc<str>, Arc<Consumer>, Hasher>,
     jwt_auth: DashMap<Arc<str>, Arc<Credential>, Hasher>,
@@ -168,39 +179,43 @@ impl ConsumerIndex {
     /// `anonymous` may also name a consumer by id.
     pub fn consumer(&self, username: &str) -> Option<Arc<Consumer>> {
         if let Some(c) = self.consumers.get(username) {
-            return Some(c.value().clone());
+            return Some(c.consumer.clone());
         }
         self.by_id.get(username).map(|e| e.value().clone())
     }
 
     /// Replaces everything known about consumer `username`: `consumer` (`None` removes it) and
-    /// its credentials. `old` lists the keys it had, which are removed first unless reused.
+    /// its credentials. The keys it had are removed first unless reused. Safe to call from
+    /// several threads at once for different consumers (the store is loaded that way).
     pub fn replace(
         &self,
         username: &str,
         consumer: Option<Arc<Consumer>>,
-        old: &[(Scheme, Arc<str>)],
         new: Vec<(Scheme, Arc<Credential>)>,
     ) {
-        for (scheme, key) in old {
-            if !new.iter().any(|(s, c)| s == scheme && c.key == *key) {
-                // Only remove an entry this consumer owns (never another consumer's).
-                self.map(*scheme)
-                    .remove_if(&**key, |_, c| &*c.consumer.username == username);
+        let prev = self.consumers.remove(username).map(|(_, o)| o);
+        if let Some(prev) = &prev {
+            for (scheme, key) in prev.keys.iter() {
+                if !new.iter().any(|(s, c)| s == scheme && c.key == *key) {
+                    // Only remove an entry this consumer owns (never another consumer's).
+                    self.map(*scheme)
+                        .remove_if(&**key, |_, c| &*c.consumer.username == username);
+                }
             }
+            self.by_id
+                .remove_if(&*prev.consumer.id, |_, c| &*c.username == username);
         }
+        let keys: Box<[(Scheme, Arc<str>)]> =
+            new.iter().map(|(s, c)| (*s, c.key.clone())).collect();
         for (scheme, cred) in new {
             self.map(scheme).insert(cred.key.clone(), cred);
-        }
-        if let Some((_, prev)) = self.consumers.remove(username) {
-            self.by_id
-                .remove_if(&*prev.id, |_, c| &*c.username == username);
         }
         if let Some(c) = consumer {
             if c.id != c.username {
                 self.by_id.insert(c.id.clone(), c.clone());
             }
-            self.consumers.insert(c.username.clone(), c);
+            self.consumers
+                .insert(c.username.clone(), Owner { consumer: c, keys });
         }
     }
 
@@ -231,16 +246,16 @@ mod tests {
     #[test]
     fn consumers_are_found_by_username_or_kong_id_in_constant_time() {
         let idx = ConsumerIndex::new();
-        idx.replace("anon", Some(consumer("anon", "8c2f-uuid")), &[], Vec::new());
-        idx.replace("plain", Some(consumer("plain", "plain")), &[], Vec::new());
+        idx.replace("anon", Some(consumer("anon", "8c2f-uuid")), Vec::new());
+        idx.replace("plain", Some(consumer("plain", "plain")), Vec::new());
         assert_eq!(&*idx.consumer("anon").unwrap().username, "anon");
         assert_eq!(&*idx.consumer("8c2f-uuid").unwrap().username, "anon");
         assert_eq!(&*idx.consumer("plain").unwrap().username, "plain");
         // A new id replaces the old one; deletion removes both names.
-        idx.replace("anon", Some(consumer("anon", "new-uuid")), &[], Vec::new());
+        idx.replace("anon", Some(consumer("anon", "new-uuid")), Vec::new());
         assert!(idx.consumer("8c2f-uuid").is_none());
         assert!(idx.consumer("new-uuid").is_some());
-        idx.replace("anon", None, &[], Vec::new());
+        idx.replace("anon", None, Vec::new());
         assert!(idx.consumer("anon").is_none());
         assert!(idx.consumer("new-uuid").is_none());
     }

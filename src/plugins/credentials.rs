@@ -133,7 +133,7 @@ pub fn index_of(consumers: &[model::Consumer]) -> Result<crate::consumers::Consu
                 ));
             }
         }
-        index.replace(&c.username, Some(view), &[], creds);
+        index.replace(&c.username, Some(view), creds);
     }
     if errs.is_empty() {
         Ok(index)

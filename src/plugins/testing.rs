@@ -85,7 +85,7 @@ pub fn index(consumers: &[(Value, Vec<(&str, Value)>)]) -> Arc<ConsumerIndex> {
         let refs: Vec<(&str, &Map<String, Value>)> = maps.iter().map(|(i, m)| (*i, m)).collect();
         let (view, entries) =
             super::credentials::entries(&c, &refs, &super::credentials::resolve_env);
-        index.replace(&c.username, Some(view), &[], entries);
+        index.replace(&c.username, Some(view), entries);
     }
     Arc::new(index)
 }

@@ -220,6 +220,18 @@ impl Store for EmbeddedStore {
         Ok(out)
     }
 
+    fn scan(&self, from: &str, to: &str, f: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<()> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let kv = txn.open_table(KV).map_err(err)?;
+        for row in kv.range::<&str>(from..to).map_err(err)? {
+            let (k, v) = row.map_err(err)?;
+            if !f(k.value(), v.value()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&self, ops: &[Op]) -> Result<u64> {
         let txn = self.db.begin_write().map_err(err)?;
         let rev = {
@@ -280,6 +292,8 @@ mod tests {
         contract::crud(&EmbeddedStore::open(&d).unwrap());
         let d = tmpdir("list");
         contract::list_is_prefix_and_ordered(&EmbeddedStore::open(&d).unwrap());
+        let d = tmpdir("scan");
+        contract::scan_is_a_range_in_order(&EmbeddedStore::open(&d).unwrap());
         let d = tmpdir("ids");
         contract::ids_are_fresh(&EmbeddedStore::open(&d).unwrap());
     }

@@ -45,6 +45,17 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn scan(&self, from: &str, to: &str, f: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<()> {
+        let g = self.lock();
+        use std::ops::Bound::{Excluded, Included};
+        for (k, v) in g.kv.range::<str, _>((Included(from), Excluded(to))) {
+            if !f(k, v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&self, ops: &[Op]) -> Result<u64> {
         let mut g = self.lock();
         for op in ops {
@@ -85,6 +96,11 @@ mod tests {
     #[test]
     fn list() {
         contract::list_is_prefix_and_ordered(&MemoryStore::new());
+    }
+
+    #[test]
+    fn scan() {
+        contract::scan_is_a_range_in_order(&MemoryStore::new());
     }
 
     #[test]

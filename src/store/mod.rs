@@ -65,6 +65,10 @@ pub trait Store: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
     fn list(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Calls `f` with every `(key, value)` whose key is in `from..to`, in key order, without
+    /// collecting them first (start-up reads a million objects this way); `f` returns `false`
+    /// to stop early.
+    fn scan(&self, from: &str, to: &str, f: &mut dyn FnMut(&str, &[u8]) -> bool) -> Result<()>;
     /// Applies `ops` atomically and durably; returns the new revision. An empty batch still
     /// bumps the revision.
     fn apply(&self, ops: &[Op]) -> Result<u64>;
@@ -135,6 +139,40 @@ pub(crate) mod contract {
         assert_eq!(keys, ["/apisix/routes/a", "/apisix/routes/b"]);
         assert_eq!(s.list("/apisix/").unwrap().len(), 5);
         assert!(s.list("/nope/").unwrap().is_empty());
+    }
+
+    pub fn scan_is_a_range_in_order(s: &dyn Store) {
+        s.apply(&[
+            put("/a/1", "1"),
+            put("/a/2", "2"),
+            put("/a/2/x", "3"),
+            put("/a0", "4"),
+            put("/b/1", "5"),
+        ])
+        .unwrap();
+        let mut seen = Vec::new();
+        s.scan("/a/", "/a0", &mut |k, v| {
+            seen.push((k.to_string(), v.to_vec()));
+            true
+        })
+        .unwrap();
+        let keys: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["/a/1", "/a/2", "/a/2/x"]);
+        assert_eq!(seen[2].1, b"3");
+        let mut after = Vec::new();
+        s.scan("/a0", "/c", &mut |k, _| {
+            after.push(k.to_string());
+            true
+        })
+        .unwrap();
+        assert_eq!(after, ["/a0", "/b/1"]);
+        let mut first = Vec::new();
+        s.scan("/", "/z", &mut |k, _| {
+            first.push(k.to_string());
+            false
+        })
+        .unwrap();
+        assert_eq!(first, ["/a/1"]);
     }
 
     pub fn ids_are_fresh(s: &dyn Store) {

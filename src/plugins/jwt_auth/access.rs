@@ -205,7 +205,7 @@ fn authenticate(
                 format!("failed to verify jwt: credential unusable: {why}"),
             ))
         }
-        Material::KongHmac { .. } => {
+        Material::KongHmac(_) => {
             return Err(denied(
                 VERIFY_FAILED,
                 "failed to verify jwt: not a jwt-auth key",

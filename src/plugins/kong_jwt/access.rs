@@ -215,18 +215,18 @@ fn authenticate(
     })?;
     let vk = match &cred.material {
         Material::Key(vk) => Some(vk),
-        Material::KongHmac { plain, decoded } => {
+        Material::KongHmac(k) => {
             if conf.secret_is_base64 {
-                decoded.as_ref()
+                k.decoded.as_ref()
             } else {
-                Some(plain)
+                Some(&k.plain)
             }
         }
         Material::Unusable(_) => None,
     };
     let alg_ok = match &cred.material {
         Material::Key(vk) => token.header_alg() == Some(vk.alg().as_str()),
-        Material::KongHmac { plain, .. } => token.header_alg() == Some(plain.alg().as_str()),
+        Material::KongHmac(k) => token.header_alg() == Some(k.plain.alg().as_str()),
         Material::Unusable(_) => true,
     };
     if !alg_ok {

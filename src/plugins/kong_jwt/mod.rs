@@ -17,7 +17,7 @@ pub use access::access;
 
 use serde_json::{Map, Value};
 
-use crate::consumers::Material;
+use crate::consumers::{KongHmac, Material};
 use crate::jwt::{Alg, Claim, VerifyKey};
 
 use super::schema::Fields;
@@ -221,10 +221,10 @@ pub fn material(
         match get(spec.secret.as_deref().unwrap_or_default()) {
             Ok(s) => {
                 let decoded = decode_base64url(&s).map(|b| VerifyKey::hmac(alg, &b));
-                Material::KongHmac {
+                Material::KongHmac(Box::new(KongHmac {
                     plain: VerifyKey::hmac(alg, s.as_bytes()),
                     decoded,
-                }
+                }))
             }
             Err(e) => Material::Unusable(e),
         }
