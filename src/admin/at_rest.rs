@@ -14,7 +14,7 @@
 //! Each secret field is replaced by [`Keyring::seal`]'s `base64(nonce ‖ ciphertext ‖ tag)`,
 //! bound to the object's key and the field's JSON pointer, and the stored envelope lists the
 //! sealed fields' pointers in `encrypted` (next to `value`, `createdIndex`, `modifiedIndex`).
-//! Only the stored bytes are sealed: the control plane's mirror, validation, the consumer index
+//! Only the stored bytes are sealed: the control plane's mirror, objects as read back, validation, the consumer index
 //! and the Admin API's GET all see plaintext; a PUT answers with the sealed value, as APISIX
 //! does.
 //!

@@ -1,9 +1,13 @@
-//! The control plane's state: the store, an in-memory mirror of it, and publication of the
-//! compiled snapshot to the workers.
+//! The control plane's state: the store, an in-memory mirror of its routing objects, and
+//! publication of the compiled snapshot to the workers.
 //!
 //! A write is checked against the rest of the configuration *before* it is stored, then written
 //! durably, then put in force; a refused change is rolled back from the mirror, so an answered
 //! 2xx is both on disk and in force, and a refused change leaves nothing behind.
+//!
+//! Consumers and credentials are not mirrored: the consumer index holds what the data plane
+//! needs of them, parsed, and everything else reads them from the store (see [`mirrored`]).
+//! Start-up loads them on every core at once ([`load`]).
 //!
 //! What "checked and put in force" costs depends on what changed:
 //! - routes, services, upstreams, global rules, ssls: the routing objects and the SNI table are
@@ -14,7 +18,8 @@
 //!   consumers;
 //! - secret managers: stored.
 //!
-//! Secret fields are encrypted in the stored bytes only ([`AtRest`]); the mirror holds plaintext.
+//! Secret fields are encrypted in the stored bytes only ([`AtRest`]); the mirror holds
+//! plaintext, and objects read from the store are opened as they are read.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

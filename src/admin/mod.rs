@@ -26,7 +26,8 @@
 //! - [`auth`]: keys, roles, allow-list.
 //! - [`api`]: dispatch and envelopes.
 //! - [`kind`]: kinds, keys and per-object validation.
-//! - [`control`]: store, mirror, whole-configuration checks and publication.
+//! - [`control`]: store, mirror of the routing objects, whole-configuration checks and
+//!   publication.
 //! - [`at_rest`]: secret fields encrypted in the store (a PUT answers with the stored,
 //!   encrypted value, a GET with the plaintext, as in APISIX).
 
