@@ -27,6 +27,10 @@ fn err(msg: impl Into<String>) -> KeyError {
 const OID_RSA: &str = "1.2.840.113549.1.1.1";
 const OID_EC: &str = "1.2.840.10045.2.1";
 const OID_ED25519: &str = "1.3.101.112";
+/// Ed448: refused with its own message. The only Rust implementation is a pre-release that
+/// verifies in milliseconds, which would hand anyone who can send tokens a CPU lever.
+const OID_ED448: &str = "1.3.101.113";
+const ED448: &str = "Ed448 keys are not supported; EdDSA credentials take an Ed25519 key";
 const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
 const OID_P521: &str = "1.3.132.0.35";
@@ -150,6 +154,7 @@ fn spki(der: &[u8]) -> Result<Public, KeyError> {
             })
         }
         OID_ED25519 => Ok(Public::Ed25519(bits.to_vec())),
+        OID_ED448 => Err(err(ED448)),
         _ => Err(err("unsupported public key algorithm")),
     }
 }
@@ -176,6 +181,7 @@ fn pkcs8_private(der: &[u8]) -> Result<Public, KeyError> {
                     .to_vec(),
             ))
         }
+        OID_ED448 => Err(err(ED448)),
         _ => Err(err("unsupported private key algorithm")),
     }
 }

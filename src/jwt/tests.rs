@@ -569,3 +569,20 @@ fn fuzz_keys_corpus_replays() {
     }
     assert!(replayed >= 7);
 }
+
+#[test]
+fn ed448_keys_are_refused_with_a_message_that_says_so() {
+    // `openssl genpkey -algorithm ed448`, public and private halves.
+    let public = "-----BEGIN PUBLIC KEY-----\nMEMwBQYDK2VxAzoAIW1v57Kginng7zPsNo++BsYziFCcbb/iREDVL51jkSjCYJqr\nB8hj6mgnm06lP/4bF0j/GGsnIYGA\n-----END PUBLIC KEY-----\n";
+    let e = VerifyKey::public_pem(Alg::EdDSA, public).unwrap_err();
+    assert!(
+        e.to_string().contains("Ed448 keys are not supported"),
+        "{e}"
+    );
+    let private = "-----BEGIN PRIVATE KEY-----\nMEcCAQAwBQYDK2VxBDsEOTGlrBbPPzS+oiyQ1HRFOtNxDvpOUKI9ewjgapCsrcN0\nbOoe/G8W9ys1hZXtOPXoBHGO8Kk3gTiURg==\n-----END PRIVATE KEY-----\n";
+    let e = VerifyKey::public_pem(Alg::EdDSA, private).unwrap_err();
+    assert!(
+        e.to_string().contains("Ed448 keys are not supported"),
+        "{e}"
+    );
+}
