@@ -10,21 +10,28 @@
 //! `jsonwebtoken::decode::<serde_json::Value>` with `exp` validation. "cached" is the
 //! per-core verified-token cache hit Portcullis serves for a reused asymmetric token.
 //!
-//! Results (2026-11-22, 2 vCPU VM, release profile, criterion's median estimate; 10,000
-//! credentials in the index):
+//! Results (2026-11-22, 2 vCPU VM shared with other builds, release profile; each figure is the
+//! median of three runs' criterion median estimates; 10,000 credentials in the index):
 //!
 //! | algorithm | Portcullis | jsonwebtoken 9 | ratio | Portcullis, cached hit |
 //! |-----------|-----------:|---------------:|------:|-----------------------:|
-//! | HS256     |    1.03 µs |        2.17 µs | 2.11x | (not cached)           |
-//! | RS256     |    31.0 µs |        31.9 µs | 1.03x | 196 ns (163x)          |
-//! | ES256     |    78.6 µs |        82.1 µs | 1.04x | 132 ns (623x)          |
-//! | EdDSA     |    68.1 µs |        70.8 µs | 1.04x | 127 ns (558x)          |
+//! | HS256     |     872 ns |        2.00 µs | 2.29x | (not cached)           |
+//! | RS256     |    23.5 µs |        32.2 µs | 1.37x | 184 ns (175x)          |
+//! | ES256     |    75.9 µs |        79.0 µs | 1.04x | 132 ns (598x)          |
+//! | EdDSA     |    66.6 µs |        70.5 µs | 1.06x | 125 ns (564x)          |
+//!
+//! RS256 was 1.33x, 1.34x and 1.37x in the three runs; with RSA still on ring (as
+//! `jsonwebtoken` is), two runs the same day gave 1.01x and 1.09x (31.4 and 31.6 µs for
+//! Portcullis). The ES256 and EdDSA ratios moved between 0.99x and 1.28x from run to run with
+//! no change to their code: within this machine's noise.
 //!
 //! Conclusion: for HMAC the parsing around the MAC dominates, and the one-pass claim scan makes
-//! the full check twice as fast. For public-key algorithms both sides spend almost everything
-//! in the same ring primitive (ring has no API to keep a parsed RSA key), so a cold check is
-//! only a few percent faster; the per-core verified-token cache is what removes that cost for
-//! the tokens clients actually reuse.
+//! the full check twice as fast. For RSA, ring re-parses the public key (modulus, Montgomery
+//! constants) on every verification; aws-lc-rs keeps it parsed from when the credential is
+//! written, which takes about a quarter off a cold RS256 check. For ECDSA and EdDSA both sides
+//! spend almost everything in the same ring primitive (aws-lc-rs was tried for ES256 and did
+//! not help), so a cold check is only a few percent faster; the per-core verified-token cache
+//! is what removes that cost for the tokens clients actually reuse.
 
 use std::collections::HashMap;
 use std::hint::black_box;

@@ -3,15 +3,20 @@
 //!
 //! ASN.1 is read with RustCrypto's `spki`, `pkcs1`, `pkcs8` and `sec1` crates rather than a
 //! hand-written DER reader. Stricter than APISIX on purpose: a key that does not fit its
-//! algorithm (an RSA key for ES256, a P-384 key for ES256) or an RSA key ring will not verify
-//! with (under 1024 bits; under 2048 for RS384 and PS*) is refused when written, instead of
-//! failing every request later.
+//! algorithm (an RSA key for ES256, a P-384 key for ES256) or an RSA key of a size the
+//! algorithm does not allow (under 1024 bits for RS256 and RS512, under 2048 for RS384 and PS*,
+//! over 8192) is refused when written, instead of failing every request later.
+//!
+//! Signatures are checked with ring, except RSA's: ring has no way to keep a parsed RSA public
+//! key and re-reads the modulus and rebuilds its Montgomery constants on every verification,
+//! which is most of an RS256 check. aws-lc-rs parses an RSA key once into a reusable key, with
+//! the same verification parameters (padding, digest, PSS salt length, key sizes) as ring's.
 
 use std::fmt;
 use std::sync::Arc;
 
 use pkcs1::der::Decode;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use ring::signature::{self, UnparsedPublicKey};
 
 use super::Alg;
 
@@ -38,7 +43,8 @@ const OID_P521: &str = "1.3.132.0.35";
 #[derive(Clone)]
 enum Inner {
     Hmac(ring::hmac::Key),
-    Rsa(Arc<RsaPublicKeyComponents<Vec<u8>>>),
+    /// Parsed once, bound to the parameters of the key's algorithm ([`rsa_params`]).
+    Rsa(Arc<aws_lc_rs::signature::ParsedPublicKey>),
     /// Uncompressed SEC1 point (P-256, P-384).
     Ec(Arc<[u8]>),
     P521(Arc<p521::ecdsa::VerifyingKey>),
@@ -198,6 +204,31 @@ fn parse_pem_public(pem: &str) -> Result<Public, KeyError> {
     }
 }
 
+/// The modulus and exponent of an RSA key in PEM, read as [`VerifyKey::public_pem`] reads them,
+/// so tests can check other verifiers on exactly the same key.
+#[cfg(test)]
+pub(crate) fn rsa_components(pem: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    match parse_pem_public(pem).ok()? {
+        Public::Rsa { n, e } => Some((n, e)),
+        _ => None,
+    }
+}
+
+/// The RSA verification parameters for `alg` (an RS* or PS* algorithm), the same as ring's of
+/// the same names: RS256 and RS512 take 1024-bit keys as APISIX does (the `FOR_LEGACY_USE_ONLY`
+/// ranges), RS384 and PS* need 2048 bits; PSS salts are as long as the digest.
+fn rsa_params(alg: Alg) -> &'static aws_lc_rs::signature::RsaParameters {
+    use aws_lc_rs::signature as s;
+    match alg {
+        Alg::RS256 => &s::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        Alg::RS384 => &s::RSA_PKCS1_2048_8192_SHA384,
+        Alg::RS512 => &s::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        Alg::PS256 => &s::RSA_PSS_2048_8192_SHA256,
+        Alg::PS384 => &s::RSA_PSS_2048_8192_SHA384,
+        _ => &s::RSA_PSS_2048_8192_SHA512,
+    }
+}
+
 /// Significant bits of a big-endian unsigned integer.
 fn bit_len(n: &[u8]) -> usize {
     let n = match n.iter().position(|&b| b != 0) {
@@ -248,7 +279,13 @@ impl VerifyKey {
                         "RSA key of {bits} bits is too large (at most 8192)"
                     )));
                 }
-                Inner::Rsa(Arc::new(RsaPublicKeyComponents { n, e }))
+                // Refused here: only a zero exponent (the modulus was sized above), a key ring
+                // took and then failed every check with. Any other unusable key (an even
+                // exponent, say) is kept and fails each check, as it did with ring.
+                let key = aws_lc_rs::signature::RsaPublicKeyComponents { n: &n, e: &e }
+                    .to_parsed_public_key(rsa_params(a))
+                    .map_err(|_| err("invalid RSA public key"))?;
+                Inner::Rsa(Arc::new(key))
             }
             (
                 Alg::ES256,
@@ -313,17 +350,7 @@ impl VerifyKey {
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         match &self.inner {
             Inner::Hmac(k) => ring::hmac::verify(k, msg, sig).is_ok(),
-            Inner::Rsa(c) => {
-                let params: &signature::RsaParameters = match self.alg {
-                    Alg::RS256 => &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
-                    Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-                    Alg::RS512 => &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
-                    Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-                    Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-                    _ => &signature::RSA_PSS_2048_8192_SHA512,
-                };
-                c.verify(params, msg, sig).is_ok()
-            }
+            Inner::Rsa(k) => k.verify_sig(msg, sig).is_ok(),
             Inner::Ec(point) => {
                 let params: &signature::EcdsaVerificationAlgorithm = if self.alg == Alg::ES256 {
                     &signature::ECDSA_P256_SHA256_FIXED

@@ -570,6 +570,330 @@ fn fuzz_keys_corpus_replays() {
     assert!(replayed >= 7);
 }
 
+/// What RSA verification was before aws-lc-rs: ring's parameters for each RSA algorithm, kept
+/// as the oracle of `rsa_verification_agrees_with_ring`.
+fn ring_rsa_params(alg: Alg) -> &'static ring::signature::RsaParameters {
+    use ring::signature as r;
+    match alg {
+        Alg::RS256 => &r::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
+        Alg::RS384 => &r::RSA_PKCS1_2048_8192_SHA384,
+        Alg::RS512 => &r::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY,
+        Alg::PS256 => &r::RSA_PSS_2048_8192_SHA256,
+        Alg::PS384 => &r::RSA_PSS_2048_8192_SHA384,
+        _ => &r::RSA_PSS_2048_8192_SHA512,
+    }
+}
+
+const RSA_ALGS: [Alg; 6] = [
+    Alg::RS256,
+    Alg::RS384,
+    Alg::RS512,
+    Alg::PS256,
+    Alg::PS384,
+    Alg::PS512,
+];
+
+/// Signs with ring, where ring can (2048 bits and up, exponent at least 65537).
+fn ring_rsa_sign(alg: Alg, private_pem: &str, msg: &[u8]) -> Option<Vec<u8>> {
+    use ring::signature as r;
+    let (label, der) = key::pem_decode(private_pem).unwrap();
+    let pair = match label.as_str() {
+        "RSA PRIVATE KEY" => r::RsaKeyPair::from_der(&der),
+        _ => r::RsaKeyPair::from_pkcs8(&der),
+    }
+    .ok()?;
+    let enc: &'static dyn r::RsaEncoding = match alg {
+        Alg::RS256 => &r::RSA_PKCS1_SHA256,
+        Alg::RS384 => &r::RSA_PKCS1_SHA384,
+        Alg::RS512 => &r::RSA_PKCS1_SHA512,
+        Alg::PS256 => &r::RSA_PSS_SHA256,
+        Alg::PS384 => &r::RSA_PSS_SHA384,
+        _ => &r::RSA_PSS_SHA512,
+    };
+    let mut sig = vec![0; pair.public().modulus_len()];
+    pair.sign(enc, &ring::rand::SystemRandom::new(), msg, &mut sig)
+        .unwrap();
+    Some(sig)
+}
+
+/// Signs with aws-lc-rs (2048 bits and up, any exponent), with PSS salts of the digest's
+/// length or, for `odd_salt`, of the maximum length and of none: signatures ring refuses.
+fn aws_rsa_sign(alg: Alg, private_pem: &str, msg: &[u8], odd_salt: bool) -> Vec<Vec<u8>> {
+    use aws_lc_rs::signature::{self as a, RsaPssSaltLength as Salt, RsaSignatureEncoding};
+    let (label, der) = key::pem_decode(private_pem).unwrap();
+    let Ok(pair) = (match label.as_str() {
+        "RSA PRIVATE KEY" => a::RsaKeyPair::from_der(&der),
+        _ => a::RsaKeyPair::from_pkcs8(&der),
+    }) else {
+        return Vec::new();
+    };
+    const ODD: [(Alg, [&RsaSignatureEncoding; 2]); 3] = [
+        (
+            Alg::PS256,
+            [
+                &a::RSA_PSS_SHA256.with_pss_salt_length(Salt::Max),
+                &a::RSA_PSS_SHA256.with_pss_salt_length(Salt::Custom(0)),
+            ],
+        ),
+        (
+            Alg::PS384,
+            [
+                &a::RSA_PSS_SHA384.with_pss_salt_length(Salt::Max),
+                &a::RSA_PSS_SHA384.with_pss_salt_length(Salt::Custom(0)),
+            ],
+        ),
+        (
+            Alg::PS512,
+            [
+                &a::RSA_PSS_SHA512.with_pss_salt_length(Salt::Max),
+                &a::RSA_PSS_SHA512.with_pss_salt_length(Salt::Custom(0)),
+            ],
+        ),
+    ];
+    let encs: Vec<&'static dyn a::RsaEncoding> = if odd_salt {
+        ODD.iter()
+            .filter(|(x, _)| *x == alg)
+            .flat_map(|(_, e)| e.iter().map(|e| *e as &'static dyn a::RsaEncoding))
+            .collect()
+    } else {
+        vec![match alg {
+            Alg::RS256 => &a::RSA_PKCS1_SHA256,
+            Alg::RS384 => &a::RSA_PKCS1_SHA384,
+            Alg::RS512 => &a::RSA_PKCS1_SHA512,
+            Alg::PS256 => &a::RSA_PSS_SHA256,
+            Alg::PS384 => &a::RSA_PSS_SHA384,
+            _ => &a::RSA_PSS_SHA512,
+        }]
+    };
+    encs.into_iter()
+        .map(|enc| {
+            let mut sig = vec![0; pair.public_modulus_len()];
+            pair.sign(enc, &aws_lc_rs::rand::SystemRandom::new(), msg, &mut sig)
+                .unwrap();
+            sig
+        })
+        .collect()
+}
+
+/// An `RSA PUBLIC KEY` PEM for any modulus and exponent, even ones no key generator makes.
+fn rsa_public_pem(n: &[u8], e: &[u8]) -> String {
+    fn int(v: &[u8]) -> Vec<u8> {
+        let mut body = v.to_vec();
+        if body.first().is_none_or(|b| b & 0x80 != 0) {
+            body.insert(0, 0);
+        }
+        let mut out = vec![0x02];
+        out.extend(der_len(body.len()));
+        out.extend(body);
+        out
+    }
+    fn der_len(len: usize) -> Vec<u8> {
+        match len {
+            0..=0x7f => vec![len as u8],
+            0x80..=0xff => vec![0x81, len as u8],
+            _ => vec![0x82, (len >> 8) as u8, len as u8],
+        }
+    }
+    let body = [int(n), int(e)].concat();
+    let mut der = vec![0x30];
+    der.extend(der_len(body.len()));
+    der.extend(body);
+    format!(
+        "-----BEGIN RSA PUBLIC KEY-----\n{}\n-----END RSA PUBLIC KEY-----\n",
+        base64_simd::STANDARD.encode_to_string(&der)
+    )
+}
+
+/// RSA signatures are checked with aws-lc-rs's parsed keys; ring, which checked them before,
+/// must agree on every verdict: valid signatures of every RSA algorithm and key size we accept
+/// (1024-bit keys for RS256/RS512, odd sizes, e = 3), signatures of the wrong algorithm, salt
+/// length or key, tampered, truncated, oversized and out-of-range signatures, tampered
+/// messages, and keys with exponents or moduli no real key has.
+#[test]
+fn rsa_verification_agrees_with_ring() {
+    let msg: &[u8] = b"eyJhbGciOiJSUzI1NiJ9.eyJrZXkiOiJ1c2VyLWtleSJ9";
+    let other_msg: &[u8] = b"eyJhbGciOiJSUzI1NiJ9.eyJrZXkiOiJhZG1pbiJ9";
+    let files = [
+        "rsa2048.pem",
+        "rsa1024.pem",
+        "openssl/rsa1024_pkcs1.pem",
+        "rsa2047.pem",
+        "rsa2049e3.pem",
+        "rsa3072.pem",
+        "openssl/rsa2048_pkcs8.pem",
+    ];
+    let keys: Vec<String> = files.iter().map(|f| fixture(f)).collect();
+
+    // Every signature any key makes for any RSA algorithm over `msg`, with whether it is valid
+    // for (key, algorithm): each one is tried against every key and algorithm.
+    let mut sigs: Vec<(usize, Alg, Vec<u8>)> = Vec::new();
+    let mut odd_salts: Vec<(usize, Alg, Vec<u8>)> = Vec::new();
+    for (i, private) in keys.iter().enumerate() {
+        for alg in RSA_ALGS {
+            sigs.extend(ring_rsa_sign(alg, private, msg).map(|s| (i, alg, s)));
+            sigs.extend(
+                aws_rsa_sign(alg, private, msg, false)
+                    .into_iter()
+                    .map(|s| (i, alg, s)),
+            );
+            odd_salts.extend(
+                aws_rsa_sign(alg, private, msg, true)
+                    .into_iter()
+                    .map(|s| (i, alg, s)),
+            );
+        }
+    }
+    // 1024-bit keys sign with neither library: these tokens come from the openssl vectors.
+    let vectors = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/jwt/openssl/vectors.txt"
+    ))
+    .unwrap();
+    let mut openssl_1024 = Vec::new();
+    for line in vectors.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if let [alg, "rsa1024_spki.pub.pem", token] = parts[..] {
+            let (input, sig) = token.rsplit_once('.').unwrap();
+            let sig = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(sig).unwrap();
+            openssl_1024.push((Alg::parse(alg).unwrap(), input.to_string(), sig));
+        }
+    }
+    assert_eq!(
+        openssl_1024.len(),
+        2,
+        "RS256 and RS512 with the 1024-bit key"
+    );
+
+    let mut checked = 0;
+    let mut accepted = 0;
+    let mut check = |alg: Alg, key: &VerifyKey, n: &[u8], e: &[u8], m: &[u8], s: &[u8]| {
+        let ring = ring::signature::RsaPublicKeyComponents { n, e }
+            .verify(ring_rsa_params(alg), m, s)
+            .is_ok();
+        let ours = key.verify(m, s);
+        assert_eq!(
+            ours,
+            ring,
+            "{alg:?}, {}-byte key, {}-byte signature: ours {ours}, ring {ring}",
+            n.len(),
+            s.len()
+        );
+        checked += 1;
+        accepted += usize::from(ours);
+        ours
+    };
+
+    for (i, private) in keys.iter().enumerate() {
+        let (n, e) = key::rsa_components(private).unwrap();
+        for alg in RSA_ALGS {
+            let Ok(vk) = VerifyKey::public_pem(alg, private) else {
+                // Refused when written (under the algorithm's minimum size), as before.
+                assert!(matches!(
+                    alg,
+                    Alg::RS384 | Alg::PS256 | Alg::PS384 | Alg::PS512
+                ));
+                assert!(n.len() * 8 < 2048 || n[0] < 0x80, "{alg:?} key {i} refused");
+                continue;
+            };
+            for (j, signed_as, sig) in &sigs {
+                let valid = *j == i && *signed_as == alg;
+                assert_eq!(check(alg, &vk, &n, &e, msg, sig), valid, "{alg:?} key {i}");
+                assert!(!check(alg, &vk, &n, &e, other_msg, sig));
+                if !valid {
+                    continue;
+                }
+                // Every way of spoiling a valid signature.
+                let k = sig.len();
+                let mut spoiled: Vec<Vec<u8>> = Vec::new();
+                for at in [0, 1, k / 2, k - 1] {
+                    for bit in [0x01, 0x80] {
+                        let mut s = sig.clone();
+                        s[at] ^= bit;
+                        spoiled.push(s);
+                    }
+                }
+                spoiled.push(sig[..k - 1].to_vec());
+                spoiled.push(sig[1..].to_vec());
+                spoiled.push(sig[..k / 2].to_vec());
+                spoiled.push(Vec::new());
+                spoiled.push([sig.as_slice(), &[0]].concat());
+                spoiled.push([&[0], sig.as_slice()].concat());
+                spoiled.push([sig.as_slice(), sig.as_slice()].concat());
+                spoiled.push(vec![0; k]);
+                spoiled.push(vec![0xff; k]);
+                let mut one = vec![0; k];
+                one[k - 1] = 1;
+                spoiled.push(one);
+                // The modulus itself and the modulus minus one: out of range, and -1.
+                let mut modulus = vec![0; k - n.len()];
+                modulus.extend_from_slice(&n);
+                spoiled.push(modulus.clone());
+                *modulus.last_mut().unwrap() -= 1;
+                spoiled.push(modulus);
+                for s in spoiled {
+                    assert!(!check(alg, &vk, &n, &e, msg, &s), "{alg:?} key {i}");
+                }
+            }
+            for (j, signed_as, sig) in &odd_salts {
+                check(alg, &vk, &n, &e, msg, sig);
+                assert!(!(*j == i && *signed_as == alg && vk.verify(msg, sig)));
+            }
+            for (signed_as, input, sig) in &openssl_1024 {
+                let valid = files[i] == "openssl/rsa1024_pkcs1.pem" && *signed_as == alg;
+                assert_eq!(check(alg, &vk, &n, &e, input.as_bytes(), sig), valid);
+            }
+        }
+    }
+
+    // Keys no generator makes, on the 2048-bit key's modulus (and its signatures).
+    let (n, _) = key::rsa_components(&keys[0]).unwrap();
+    let mut even_n = n.clone();
+    *even_n.last_mut().unwrap() ^= 1;
+    let mut other_n = n.clone();
+    other_n[1] ^= 0x10;
+    let exponents: [&[u8]; 11] = [
+        &[1],
+        &[2],
+        &[3],
+        &[5],
+        &[1, 0, 0],
+        &[1, 0, 1],
+        &[1, 0, 3],
+        &[1, 0xff, 0xff, 0xff, 0xff],
+        &[2, 0, 0, 0, 1],
+        &[1, 0, 0, 0, 0, 0, 0, 0, 1],
+        &n[..],
+    ];
+    for (n, valid_e) in [(&n, true), (&even_n, false), (&other_n, false)] {
+        for e in exponents {
+            let pem = rsa_public_pem(n, e);
+            for alg in RSA_ALGS {
+                let vk = VerifyKey::public_pem(alg, &pem).unwrap();
+                for (j, signed_as, sig) in &sigs {
+                    let valid = valid_e && e == [1, 0, 1] && *j == 0 && *signed_as == alg;
+                    assert_eq!(check(alg, &vk, n, e, msg, sig), valid, "{alg:?} e {e:?}");
+                }
+            }
+        }
+    }
+    // A zero exponent is the one key aws-lc-rs will not even hold; refused when written.
+    for alg in RSA_ALGS {
+        let e = VerifyKey::public_pem(alg, &rsa_public_pem(&n, &[])).unwrap_err();
+        assert_eq!(e.0, "invalid RSA public key");
+    }
+    assert!(
+        checked > 10_000 && accepted > 50,
+        "{checked} checked, {accepted} accepted"
+    );
+}
+
+#[test]
+fn verify_keys_stay_small_and_shareable() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<VerifyKey>();
+    assert!(std::mem::size_of::<VerifyKey>() <= 184);
+}
+
 #[test]
 fn ed448_keys_are_refused_with_a_message_that_says_so() {
     // `openssl genpkey -algorithm ed448`, public and private halves.

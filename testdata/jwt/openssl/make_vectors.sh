@@ -16,6 +16,7 @@ der_to_raw() {
 hs256() { openssl dgst -sha256 -mac HMAC -macopt key:openssl-vector-secret -binary; }
 rs256() { openssl dgst -sha256 -sign rsa2048_pkcs1.pem; }
 rs512() { openssl dgst -sha512 -sign rsa1024_pkcs1.pem; }
+rs256_1024() { openssl dgst -sha256 -sign rsa1024_pkcs1.pem; }
 ps384() { openssl dgst -sha384 -sign rsa2048_pkcs8.pem -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:48; }
 es256() { openssl dgst -sha256 -sign p256_pkcs8.pem | der_to_raw 32; }
 es384() { openssl dgst -sha384 -sign p384_pkcs8.pem | der_to_raw 48; }
@@ -36,6 +37,7 @@ sign() { # alg, verification key, signer function
   sign HS256 secret:openssl-vector-secret hs256
   sign RS256 rsa2048_spki.pub.pem rs256
   sign RS512 rsa1024_spki.pub.pem rs512
+  sign RS256 rsa1024_spki.pub.pem rs256_1024
   sign PS384 rsa2048_pkcs1.pub.pem ps384
   sign ES256 p256_spki.pub.pem es256
   sign ES384 p384_spki.pub.pem es384
