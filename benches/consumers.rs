@@ -64,7 +64,12 @@ struct Figures {
 
 /// This process's resident set size in bytes.
 fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_of("self")
+}
+
+/// Resident set size in bytes of process `pid` (`self` for this one).
+fn rss_of(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -163,12 +168,7 @@ fn start_gateway(dir: &Path) -> (Duration, u64) {
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024);
+    let rss = rss_of(&child.id().to_string());
     let _ = child.kill();
     let _ = child.wait();
     (answered, rss)

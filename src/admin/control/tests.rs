@@ -58,6 +58,12 @@ fn call(ctl: &mut Control, method: &str, path: &str, body: Value) -> (u16, Value
     (r.status, r.body)
 }
 
+/// A credential call: `PUT` with a jwt-auth credential holding `key`, or `GET` / `DELETE`.
+fn cred(ctl: &mut Control, method: &str, user: &str, id: &str, key: Option<&str>) -> (u16, Value) {
+    let path = format!("/apisix/admin/consumers/{user}/credentials/{id}");
+    call(ctl, method, &path, key.map_or(Value::Null, jwt))
+}
+
 fn jwt(key: &str) -> Value {
     json!({"plugins": {"jwt-auth": {"key": key, "secret": format!("secret-of-{key}")}}})
 }
@@ -84,17 +90,12 @@ fn consumers_come_back_from_the_store_with_their_credentials_after_a_restart() {
             assert_eq!(st, 201, "{user}");
         }
         for (user, id) in [("a", "1"), ("a", "2"), ("a-b", "1"), ("b", "1")] {
-            let path = format!("/apisix/admin/consumers/{user}/credentials/{id}");
-            let (st, body) = call(&mut ctl, "PUT", &path, jwt(&format!("{user}-{id}")));
+            let key = format!("{user}-{id}");
+            let (st, body) = cred(&mut ctl, "PUT", user, id, Some(&key));
             assert_eq!(st, 201, "{body}");
         }
-        // The credential's secret is answered sealed, as APISIX does.
-        let (_, got) = call(
-            &mut ctl,
-            "GET",
-            "/apisix/admin/consumers/a/credentials/1",
-            Value::Null,
-        );
+        // Read back from the store: sealed at rest, opened for the answer.
+        let (_, got) = cred(&mut ctl, "GET", "a", "1", None);
         assert_eq!(
             got["value"]["plugins"]["jwt-auth"]["secret"],
             "secret-of-a-1"
@@ -158,27 +159,12 @@ fn a_refused_credential_change_leaves_store_and_index_as_they_were() {
             json!({"username": user}),
         );
     }
-    let (st, _) = call(
-        &mut ctl,
-        "PUT",
-        "/apisix/admin/consumers/x/credentials/c",
-        jwt("k1"),
-    );
+    let (st, _) = cred(&mut ctl, "PUT", "x", "c", Some("k1"));
     assert_eq!(st, 201);
-    let (st, _) = call(
-        &mut ctl,
-        "PUT",
-        "/apisix/admin/consumers/y/credentials/c",
-        jwt("k2"),
-    );
+    let (st, _) = cred(&mut ctl, "PUT", "y", "c", Some("k2"));
     assert_eq!(st, 201);
     // y takes x's key: refused, and y keeps its own.
-    let (st, body) = call(
-        &mut ctl,
-        "PUT",
-        "/apisix/admin/consumers/y/credentials/c",
-        jwt("k1"),
-    );
+    let (st, body) = cred(&mut ctl, "PUT", "y", "c", Some("k1"));
     assert_eq!(st, 400);
     assert_eq!(
         body["error_msg"],
@@ -186,46 +172,21 @@ fn a_refused_credential_change_leaves_store_and_index_as_they_were() {
     );
     assert_eq!(owner(&ctl, "k1").as_deref(), Some("x"));
     assert_eq!(owner(&ctl, "k2").as_deref(), Some("y"));
-    let (_, got) = call(
-        &mut ctl,
-        "GET",
-        "/apisix/admin/consumers/y/credentials/c",
-        Value::Null,
-    );
+    let (_, got) = cred(&mut ctl, "GET", "y", "c", None);
     assert_eq!(got["value"]["plugins"]["jwt-auth"]["key"], "k2");
     // A new credential refused the same way is not stored.
-    let (st, _) = call(
-        &mut ctl,
-        "PUT",
-        "/apisix/admin/consumers/y/credentials/d",
-        jwt("k1"),
-    );
+    let (st, _) = cred(&mut ctl, "PUT", "y", "d", Some("k1"));
     assert_eq!(st, 400);
-    let (st, _) = call(
-        &mut ctl,
-        "GET",
-        "/apisix/admin/consumers/y/credentials/d",
-        Value::Null,
-    );
+    let (st, _) = cred(&mut ctl, "GET", "y", "d", None);
     assert_eq!(st, 404);
     // Rotating a key frees the old one; deleting a credential removes its key.
-    let (st, _) = call(
-        &mut ctl,
-        "PUT",
-        "/apisix/admin/consumers/y/credentials/c",
-        jwt("k3"),
-    );
+    let (st, _) = cred(&mut ctl, "PUT", "y", "c", Some("k3"));
     assert_eq!(st, 200);
     assert_eq!(owner(&ctl, "k2"), None);
     assert_eq!(owner(&ctl, "k3").as_deref(), Some("y"));
     let (st, body) = call(&mut ctl, "DELETE", "/apisix/admin/consumers/y", Value::Null);
     assert_eq!(st, 400, "{body}");
-    let (st, _) = call(
-        &mut ctl,
-        "DELETE",
-        "/apisix/admin/consumers/y/credentials/c",
-        Value::Null,
-    );
+    let (st, _) = cred(&mut ctl, "DELETE", "y", "c", None);
     assert_eq!(st, 200);
     assert_eq!(owner(&ctl, "k3"), None);
     let (st, _) = call(&mut ctl, "DELETE", "/apisix/admin/consumers/y", Value::Null);
