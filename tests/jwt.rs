@@ -96,7 +96,7 @@ fn seed_000_consumer_authentication() {
         Some("cred-jack-jwt-auth")
     );
     assert_eq!(
-        r.echoed_header("X-Consumer-Custom-Id").as_deref(),
+        r.echoed_header("X-Consumer-Custom-ID").as_deref(),
         Some("495aec6a")
     );
     assert_eq!(
@@ -476,7 +476,7 @@ fn seed_001_per_consumer_quotas() {
     let r = get(&gw, "/anything", &[&john]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
-        r.echoed_header("X-Consumer-Custom-Id").as_deref(),
+        r.echoed_header("X-Consumer-Custom-ID").as_deref(),
         Some("john-doe-junior")
     );
     assert_eq!(r.header("X-RateLimit-Limit"), Some("1"));

@@ -30,7 +30,7 @@ pub struct Consumer {
     /// Kong's consumer id (`X-Consumer-ID`): the imported Kong id when there was one, else the
     /// username.
     pub id: Arc<str>,
-    /// `labels.custom_id` (`X-Consumer-Custom-Id`).
+    /// `labels.custom_id` (`X-Consumer-Custom-ID`).
     pub custom_id: Option<Arc<str>>,
     /// Consumer-level plugins (not the authentication ones), compiled; they replace the
     /// route's plugins of the same name once this consumer is authenticated.

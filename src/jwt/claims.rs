@@ -23,14 +23,16 @@ impl Claim {
     }
 }
 
-/// `Some(None)` absent (or null), `Some(Some(n))` a number, `None` anything else.
+/// `Some(None)` absent, `Some(Some(n))` a number, `None` anything else. A `null` claim is
+/// present (cjson's `null` is a value, not `nil`), so it is not a number: `"exp": null` must
+/// not make a token that never expires.
 fn number(times: &Times, c: Claim) -> Option<Option<f64>> {
     let v = match c {
         Claim::Exp => &times.exp,
         Claim::Nbf => &times.nbf,
     };
     match v {
-        ClaimValue::Absent | ClaimValue::Null => Some(None),
+        ClaimValue::Absent => Some(None),
         ClaimValue::Number(n) => Some(Some(*n)),
         _ => None,
     }

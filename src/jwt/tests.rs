@@ -330,6 +330,42 @@ fn kong_parsing_rules() {
         "Bad token; invalid claims"
     );
     assert_eq!(msg(&format!("{h}.{p}.@@@")), "Bad token; invalid signature");
+    // A claims part that is not base64url or not JSON is "invalid JSON" too, and Kong decodes
+    // both parts before it looks at `alg`.
+    for bad in ["@@@@".to_string(), b64("not json"), b64("[1"), b64(r#"{"a":1} x"#)] {
+        assert_eq!(msg(&format!("{h}.{bad}.AA")), "Bad token; invalid JSON", "{bad}");
+        assert_eq!(
+            msg(&format!("{}.{bad}.AA", b64(r#"{"alg":"none"}"#))),
+            "Bad token; invalid JSON",
+            "{bad}"
+        );
+    }
+    // `false` claims, and the JSON Kong's parser fails on, after the alg check.
+    for claims in ["false", "true", "null", "12"] {
+        assert_eq!(
+            msg(&format!("{h}.{}.AA", b64(claims))),
+            "Bad token; invalid claims"
+        );
+        assert_eq!(
+            msg(&format!("{}.{}.AA", b64(r#"{"alg":"none"}"#), b64(claims))),
+            "Bad token; invalid alg"
+        );
+    }
+    // An array or a string has no members: every claim is absent, as when Lua indexes them.
+    for claims in ["[1]", r#""iss""#] {
+        let raw = format!("{h}.{}.AA", b64(claims));
+        let t = decode_keyed(&raw, Dialect::Kong, "iss").unwrap();
+        assert_eq!(t.key(), &ClaimValue::Absent);
+        assert_eq!(t.times().exp, ClaimValue::Absent);
+        assert!(t.payload().as_object().is_some_and(|m| m.is_empty()));
+    }
+    // A header that is JSON but no object has no `alg`.
+    for header in ["[1]", r#""HS256""#, "null"] {
+        assert_eq!(
+            msg(&format!("{}.{p}.AA", b64(header))),
+            "Bad token; invalid alg"
+        );
+    }
     // Everything after the second dot is the signature.
     assert_eq!(msg(&format!("{h}.{p}.a.b")), "Bad token; invalid signature");
     // typ is ignored, lower case or missing.
@@ -373,6 +409,19 @@ fn apisix_claim_rules() {
     );
     assert_eq!(
         check(json!({"exp": "soon"}), None, 0).unwrap_err(),
+        "claim exp is not a number"
+    );
+    // `null` is present and not a number: a token with `"exp": null` does not live forever.
+    assert_eq!(
+        check(json!({"exp": null}), None, 0).unwrap_err(),
+        "claim exp is not a number"
+    );
+    assert_eq!(
+        check(json!({"nbf": null}), None, 0).unwrap_err(),
+        "claim nbf is not a number"
+    );
+    assert_eq!(
+        check(json!({"exp": null}), Some(&[Claim::Exp]), 0).unwrap_err(),
         "claim exp is not a number"
     );
     // With a list: only the listed ones, each required.

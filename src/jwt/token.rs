@@ -40,9 +40,12 @@ pub enum JwtError {
     /// The header is not base64 of a JSON object.
     #[error("invalid header")]
     Header,
-    /// The payload is not base64 of a JSON object.
+    /// The payload is not base64 of a JSON object (APISIX), or is JSON Kong refuses as claims.
     #[error("invalid payload")]
     Payload,
+    /// Kong: the payload is not base64url of JSON text.
+    #[error("invalid payload")]
+    PayloadJson,
     /// Kong: `alg` missing, not a string, or not supported (`none` included).
     #[error("invalid alg")]
     Alg,
@@ -69,7 +72,9 @@ impl JwtError {
             JwtError::SignatureEncoding => "Bad token; invalid signature",
             JwtError::AlgMismatch { .. } => "Invalid algorithm",
             JwtError::BadSignature => "Invalid signature",
-            JwtError::TooLong | JwtError::Segments | JwtError::Header => "Bad token; invalid JSON",
+            JwtError::TooLong | JwtError::Segments | JwtError::Header | JwtError::PayloadJson => {
+                "Bad token; invalid JSON"
+            }
         }
     }
 }
@@ -403,6 +408,27 @@ fn scan(bytes: &[u8], key: &str) -> Option<Scanned> {
     Some(out)
 }
 
+/// Whether `bytes` is one JSON text.
+fn is_json(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|t| serde_json::from_str::<Skip>(t).is_ok())
+}
+
+/// A Kong payload: `Err` when it is not JSON ("invalid JSON"); `Ok(None)` when it is JSON that
+/// Kong's parser refuses or fails on (`false`, which it answers with "invalid claims", and
+/// `true`, numbers and `null`, which it fails on with a 500); an array or a string has no
+/// members, as Lua indexes them, so every claim is absent.
+fn kong_payload(bytes: &[u8], key: &str) -> Result<Option<Scanned>, JwtError> {
+    if let Some(s) = scan(bytes, key) {
+        return Ok(Some(s));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| JwtError::PayloadJson)?;
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(_) | Value::String(_)) => Ok(Some(Scanned::default())),
+        Ok(_) => Ok(None),
+        Err(_) => Err(JwtError::PayloadJson),
+    }
+}
+
 fn b64url_strict(s: &str) -> Option<Vec<u8>> {
     base64_simd::URL_SAFE_NO_PAD
         .decode_to_vec(s.as_bytes())
@@ -511,18 +537,35 @@ pub fn decode_keyed<'a>(
     // Header and payload are decoded into a stack buffer for the one-pass scans (no
     // allocation); the whole objects are decoded again only if someone asks for them.
     let mut buf = [0u8; 768];
-    let alg = with_decoded(h, dialect, &mut buf, scan_header)
-        .flatten()
-        .ok_or(JwtError::Header)?;
-    if dialect == Dialect::Kong && !matches!(alg, AlgField::Known(_)) {
-        return Err(JwtError::Alg);
-    }
-    let body = with_decoded(p, dialect, &mut buf, |b| scan(b, key_claim))
-        .flatten()
-        .ok_or(JwtError::Payload)?;
-    if dialect == Dialect::Kong && b64url_strict(s).is_none() {
-        return Err(JwtError::SignatureEncoding);
-    }
+    let (alg, body) = match dialect {
+        Dialect::Apisix => {
+            let alg = with_decoded(h, dialect, &mut buf, scan_header)
+                .flatten()
+                .ok_or(JwtError::Header)?;
+            let body = with_decoded(p, dialect, &mut buf, |b| scan(b, key_claim))
+                .flatten()
+                .ok_or(JwtError::Payload)?;
+            (alg, body)
+        }
+        Dialect::Kong => {
+            // Kong's parser decodes both parts (any failure: "invalid JSON") before it looks at
+            // `alg`; a header that is JSON but no object has no `alg`.
+            let alg = with_decoded(h, dialect, &mut buf, |b| {
+                scan_header(b).or_else(|| is_json(b).then_some(AlgField::Missing))
+            })
+            .flatten()
+            .ok_or(JwtError::Header)?;
+            let body = with_decoded(p, dialect, &mut buf, |b| kong_payload(b, key_claim))
+                .unwrap_or(Err(JwtError::PayloadJson))?;
+            if !matches!(alg, AlgField::Known(_)) {
+                return Err(JwtError::Alg);
+            }
+            if b64url_strict(s).is_none() {
+                return Err(JwtError::SignatureEncoding);
+            }
+            (alg, body.ok_or(JwtError::Payload)?)
+        }
+    };
     Ok(Token {
         alg,
         header_seg: h,
@@ -568,6 +611,7 @@ impl Token<'_> {
         self.payload.get_or_init(|| {
             decode_seg(self.payload_seg, self.dialect)
                 .and_then(|b| serde_json::from_slice(&b).ok())
+                .filter(Value::is_object)
                 .unwrap_or(Value::Object(Map::new()))
         })
     }

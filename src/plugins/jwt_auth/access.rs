@@ -42,6 +42,12 @@ pub fn access(
     match authenticate(conf, req, index, cache, ctx, edits) {
         Ok(cred) => {
             attach(ctx, edits, cred.consumer.clone(), cred.id.as_ref());
+            if ctx.anonymous {
+                // An earlier Kong `jwt` fell back to its anonymous consumer; this request is
+                // authenticated now, so that plugin's marker goes too.
+                edits.clear("X-Anonymous-Consumer");
+                ctx.anonymous = false;
+            }
             Ok(())
         }
         Err(d) => {
@@ -49,13 +55,16 @@ pub fn access(
             if let Some(anon) = &conf.anonymous_consumer {
                 return match index.consumer(anon) {
                     Some(c) => {
+                        // Attached with no credential, as APISIX does: a Kong `jwt` with
+                        // `anonymous` later in the chain does not take it as authenticated.
                         attach(ctx, edits, c, None);
+                        ctx.anonymous = true;
                         Ok(())
                     }
                     None => {
                         tracing::warn!(
                             plugin = "jwt-auth",
-                            "failed to get anonymous consumer {anon}"
+                            "jwt-auth failed to authenticate the request, code: 401. error: failed to get anonymous consumer {anon}"
                         );
                         Err(unauthorized(conf, "Invalid user authorization"))
                     }
@@ -84,8 +93,8 @@ fn attach(
         None => edits.clear_static("X-Credential-Identifier"),
     }
     match &consumer.custom_id {
-        Some(id) => edits.set_text("X-Consumer-Custom-Id", Text::from(id)),
-        None => edits.clear_static("X-Consumer-Custom-Id"),
+        Some(id) => edits.set_text("X-Consumer-Custom-ID", Text::from(id)),
+        None => edits.clear_static("X-Consumer-Custom-ID"),
     }
     ctx.consumer = Some(consumer);
 }
@@ -180,7 +189,9 @@ fn authenticate(
     let token = jwt::decode_keyed(raw, Dialect::Apisix, &conf.key_claim_name)
         .map_err(|e| denied("JWT token invalid", format!("JWT token invalid: {e}")))?;
     let key = match token.key() {
-        ClaimValue::Absent | ClaimValue::Null | ClaimValue::Bool(false) => {
+        // Lua's `not user_key`: absent or `false`. cjson's `null` is a value, looked up and
+        // not found.
+        ClaimValue::Absent | ClaimValue::Bool(false) => {
             return Err(denied("missing user key in JWT token", "missing user key"))
         }
         ClaimValue::Str(s) => s.as_str(),

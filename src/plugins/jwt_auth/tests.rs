@@ -56,7 +56,7 @@ fn seed_token_in_header_without_prefix_passes_and_sets_headers() {
     assert!(o.result.is_ok(), "{:?}", o.result);
     assert_eq!(o.set("X-Consumer-Username"), Some("jack"));
     assert_eq!(o.set("X-Credential-Identifier"), Some("cred-jack-jwt-auth"));
-    assert_eq!(o.set("X-Consumer-Custom-Id"), Some("495aec6a"));
+    assert_eq!(o.set("X-Consumer-Custom-ID"), Some("495aec6a"));
     assert!(
         !o.dropped("authorization"),
         "hide_credentials is off by default"
@@ -244,7 +244,7 @@ fn inline_consumer_key_has_no_credential_id() {
         o.dropped("X-Credential-Identifier"),
         "a client's own value is cleared"
     );
-    assert!(o.dropped("X-Consumer-Custom-Id"));
+    assert!(o.dropped("X-Consumer-Custom-ID"));
 }
 
 #[test]
@@ -511,4 +511,91 @@ fn asymmetric_tokens_are_cached_per_core_and_invalidated_by_credential_changes()
         access(&conf, req, &jack, &hs_cache, ctx, edits)
     });
     assert_eq!(hs_cache.len(), 0);
+}
+
+fn bearer(t: &str) -> String {
+    format!("Authorization: Bearer {t}")
+}
+
+#[test]
+fn null_key_claim_is_looked_up_and_not_found() {
+    // cjson's null is a value (not `nil`): APISIX looks it up, so "Invalid user key".
+    let t = hs256(SECRET.as_bytes(), &json!({"key": null}));
+    denied(
+        &check(json!({}), &Raw::get("/", &[&bearer(&t)])),
+        "Invalid user key in JWT token",
+    );
+}
+
+#[test]
+fn null_exp_or_nbf_is_not_a_number_on_the_request_path() {
+    for claims in [
+        json!({"key": "jack-key", "exp": null}),
+        json!({"key": "jack-key", "nbf": null}),
+    ] {
+        let t = hs256(SECRET.as_bytes(), &claims);
+        denied(
+            &check(json!({}), &Raw::get("/", &[&bearer(&t)])),
+            "failed to verify jwt",
+        );
+    }
+}
+
+#[test]
+fn the_key_claim_is_read_from_the_payload_only() {
+    let t = hs256_with(
+        SECRET.as_bytes(),
+        &json!({"alg": "HS256", "typ": "JWT", "key": "jack-key"}),
+        &json!({"sub": "x"}),
+    );
+    denied(
+        &check(json!({}), &Raw::get("/", &[&bearer(&t)])),
+        "missing user key in JWT token",
+    );
+}
+
+#[test]
+fn a_repeated_header_uses_its_first_value() {
+    let good = bearer(&token());
+    assert!(check(json!({}), &Raw::get("/", &[&good, "Authorization: garbage"]))
+        .result
+        .is_ok());
+    denied(
+        &check(json!({}), &Raw::get("/", &["Authorization: garbage", &good])),
+        "JWT token invalid",
+    );
+}
+
+#[test]
+fn the_credential_grace_period_reaches_the_request_path() {
+    let idx = index(&[(
+        json!({"username": "late"}),
+        vec![(
+            "c",
+            json!({"jwt-auth": {"key": "late-key", "secret": SECRET, "lifetime_grace_period": 5}}),
+        )],
+    )]);
+    let conf = route_conf(&json!({})).unwrap();
+    let at = |exp: i64| {
+        let t = hs256(SECRET.as_bytes(), &json!({"key": "late-key", "exp": exp}));
+        run(&Raw::get("/", &[&bearer(&t)]), NOW, |req, ctx, edits| {
+            access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
+        })
+    };
+    assert!(at(NOW - 4).result.is_ok(), "within the grace period");
+    denied(&at(NOW - 5), "failed to verify jwt");
+    // Without the grace period, NOW - 4 is expired.
+    denied(
+        &check(
+            json!({}),
+            &Raw::get(
+                "/",
+                &[&bearer(&hs256(
+                    SECRET.as_bytes(),
+                    &json!({"key": "jack-key", "exp": NOW - 4}),
+                ))],
+            ),
+        ),
+        "failed to verify jwt",
+    );
 }

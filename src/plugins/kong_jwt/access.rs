@@ -88,14 +88,30 @@ fn attach(edits: &mut Edits, c: &Consumer, credential_key: Option<&Arc<str>>) {
     }
 }
 
-/// `\s*[Bb]earer\s+(.+)`: the token of an `Authorization`-style value, if it has that shape.
-fn bearer(v: &[u8]) -> Option<&[u8]> {
-    let v = v.trim_ascii_start();
-    let rest = v
-        .strip_prefix(b"Bearer")
-        .or_else(|| v.strip_prefix(b"bearer"))?;
-    let token = rest.trim_ascii_start();
-    (token.len() < rest.len() && !token.is_empty()).then_some(token)
+/// The first match of `\s*[Bb]earer\s+(.+)` in a header value, as Kong's `ngx.re.gmatch`
+/// finds it: a search, not anchored (`Token Bearer abc` gives `abc`), with PCRE's `\s`.
+pub(super) fn bearer(v: &[u8]) -> Option<&[u8]> {
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let mut at = 0;
+    while let Some(i) = v[at..]
+        .windows(6)
+        .position(|w| w == b"Bearer" || w == b"bearer")
+    {
+        let rest = &v[at + i + 6..];
+        let ws = rest.iter().take_while(|b| space(b)).count();
+        if ws > 0 {
+            let token = &rest[ws..];
+            if !token.is_empty() {
+                return Some(token);
+            }
+            if ws > 1 {
+                // `\s+` gives one back so that `.+` matches.
+                return Some(&rest[ws - 1..]);
+            }
+        }
+        at += i + 1;
+    }
+    None
 }
 
 /// Every distinct non-empty token in the request.
@@ -179,14 +195,16 @@ fn authenticate(
     let token = jwt::decode_keyed(raw, Dialect::Kong, &conf.key_claim_name)
         .map_err(|e| fail(conf, kong_reason(&e), "token does not parse"))?;
     let k = conf.key_claim_name.as_str();
+    // `claims[k] or header[k]`: Lua falls through on a missing or `false` claim (and on
+    // `null` here, where Kong would fail on cjson's null with a 500).
     let claim = match token.key() {
-        ClaimValue::Absent | ClaimValue::Null => {
-            ClaimValue::of(token.header().get(k).filter(|v| !v.is_null()))
+        ClaimValue::Absent | ClaimValue::Null | ClaimValue::Bool(false) => {
+            ClaimValue::of(token.header().get(k))
         }
         other => other.clone(),
     };
     let key = match claim {
-        ClaimValue::Absent | ClaimValue::Null => {
+        ClaimValue::Absent | ClaimValue::Null | ClaimValue::Bool(false) => {
             return Err(fail(
                 conf,
                 &format!("No mandatory '{k}' in claims"),

@@ -3,6 +3,8 @@
 use serde_json::json;
 
 use super::*;
+use super::access::bearer;
+use crate::plugins::phase::{Ctx, Edits};
 use crate::plugins::testing::{hs256, hs256_with, index, run, Outcome, Raw};
 use crate::plugins::token_cache::TokenCache;
 
@@ -293,4 +295,163 @@ fn schema_rules() {
     assert_eq!(secret.len(), 32);
     assert!(secret.bytes().all(|b| b.is_ascii_alphanumeric()));
     assert!(credential_spec(&c).is_ok());
+}
+
+#[test]
+fn a_false_key_claim_falls_back_to_the_header() {
+    // `claims[k] or header[k]`: Lua falls through on `false`.
+    let t = hs256_with(
+        b"alice-secret",
+        &json!({"alg": "HS256", "iss": "alice-iss"}),
+        &json!({"iss": false}),
+    );
+    assert!(check(json!({}), &Raw::get("/", &[&auth(&t)])).result.is_ok());
+    let t = hs256_with(
+        b"alice-secret",
+        &json!({"alg": "HS256", "iss": false}),
+        &json!({"iss": false}),
+    );
+    denied(
+        &check(json!({}), &Raw::get("/", &[&auth(&t)])),
+        json!({"message": "No mandatory 'iss' in claims"}),
+        ERR,
+    );
+}
+
+#[test]
+fn bearer_is_searched_for_as_kong_does() {
+    let t = alice();
+    for value in [
+        format!("Token Bearer {t}"),
+        format!("xbearer\t{t}"),
+        format!("Bearer{t} Bearer {t}"),
+    ] {
+        assert!(
+            check(json!({}), &Raw::get("/", &[&format!("Authorization: {value}")]))
+                .result
+                .is_ok(),
+            "{value:?}"
+        );
+    }
+    // No whitespace after it, or nothing after that: no token (a bare token is ignored).
+    for value in [format!("Bearer{t}"), t.clone(), "Bearer".to_string()] {
+        let o = check(json!({}), &Raw::get("/", &[&format!("Authorization: {value}")]));
+        denied(&o, json!({"message": "Unauthorized"}), "Bearer");
+    }
+    assert_eq!(bearer(b"a Bearer  "), Some(&b" "[..]));
+    // PCRE's `\s` includes the vertical tab (a request parser refuses it in a header value).
+    assert_eq!(bearer(b"Bearer\x0bt"), Some(&b"t"[..]));
+    assert_eq!(bearer(b"Bearer "), None);
+    assert_eq!(bearer(b"BEARER x"), None);
+}
+
+#[test]
+fn broken_claims_are_invalid_json() {
+    let h = "eyJhbGciOiJIUzI1NiJ9"; // {"alg":"HS256"}
+    for raw in [format!("{h}.@@@@.AA"), format!("{h}.bm9wZQ.AA")] {
+        denied(
+            &check(json!({}), &Raw::get("/", &[&auth(&raw)])),
+            json!({"message": "Bad token; invalid JSON"}),
+            ERR,
+        );
+    }
+}
+
+#[test]
+fn secret_is_base64_failures_and_scope() {
+    let idx = index(&[(
+        json!({"username": "u"}),
+        vec![(
+            "c",
+            json!({"jwt": {"key": "u-iss", "secret": "not*base64"}}),
+        )],
+    )]);
+    let conf = route_conf(&json!({"secret_is_base64": true})).unwrap();
+    let t = hs256(b"not*base64", &json!({"iss": "u-iss"}));
+    let o = run(&Raw::get("/", &[&auth(&t)]), NOW, |req, ctx, edits| {
+        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
+    });
+    denied(&o, json!({"message": "Invalid key/secret"}), ERR);
+}
+
+#[test]
+fn the_error_challenge_carries_the_realm() {
+    let o = check(
+        json!({"realm": "kong"}),
+        &Raw::get("/", &[&auth(&hs256(b"wrong", &json!({"iss": "alice-iss"})))]),
+    );
+    denied(
+        &o,
+        json!({"message": "Invalid signature"}),
+        "Bearer realm=\"kong\", error=\"invalid_token\"",
+    );
+}
+
+/// `jwt-auth` and Kong `jwt` on one request (a global rule and a route, say) share what
+/// "authenticated" means: an anonymous fallback of either is not a login for the other.
+#[test]
+fn anonymous_state_is_shared_with_jwt_auth() {
+    let idx = index(&[
+        (
+            json!({"username": "alice"}),
+            vec![(
+                "k1",
+                json!({"jwt": {"key": "alice-iss", "secret": "alice-secret"}}),
+            )],
+        ),
+        (
+            json!({"username": "jack"}),
+            vec![(
+                "k2",
+                json!({"jwt-auth": {"key": "jack-key", "secret": "jack-secret"}}),
+            )],
+        ),
+        (json!({"username": "anon"}), vec![]),
+    ]);
+    let kong = route_conf(&json!({"anonymous": "anon"})).unwrap();
+    let apisix =
+        crate::plugins::jwt_auth::route_conf(&json!({"anonymous_consumer": "anon"})).unwrap();
+    let cache = TokenCache::new(16);
+    let chain = |raw: &Raw, kong_first: bool| {
+        run(raw, NOW, |req, ctx, edits| {
+            let k = |ctx: &mut Ctx, edits: &mut Edits| access(&kong, req, &idx, &cache, ctx, edits);
+            let a = |ctx: &mut Ctx, edits: &mut Edits| {
+                crate::plugins::jwt_auth::access(&apisix, req, &idx, &cache, ctx, edits)
+            };
+            if kong_first {
+                k(ctx, edits)?;
+                a(ctx, edits)
+            } else {
+                a(ctx, edits)?;
+                k(ctx, edits)
+            }
+        })
+    };
+    let kong_token = alice();
+    let apisix_token = hs256(b"jack-secret", &json!({"key": "jack-key"}));
+    // jwt-auth falls back to anonymous (no jwt-auth token); Kong still checks its token.
+    let o = chain(&Raw::get(&format!("/?jwt={kong_token}"), &[]), false);
+    assert!(o.result.is_ok());
+    assert_eq!(o.set("X-Consumer-Username"), Some("alice"));
+    assert_eq!(o.set("X-Credential-Identifier"), Some("alice-iss"));
+    assert!(!o.ctx.anonymous);
+    assert!(o.dropped("X-Anonymous-Consumer"));
+    // jwt-auth authenticated: Kong's `anonymous` makes it an OR, so Kong is skipped.
+    let o = chain(&Raw::get("/", &[&format!("Authorization: {apisix_token}")]), false);
+    assert!(o.result.is_ok());
+    assert_eq!(o.set("X-Consumer-Username"), Some("jack"));
+    assert!(!o.ctx.anonymous);
+    // Kong falls back to anonymous, then jwt-auth authenticates: no anonymous marker left.
+    let o = chain(&Raw::get("/", &[&format!("Authorization: {apisix_token}")]), true);
+    assert!(o.result.is_ok());
+    assert_eq!(o.set("X-Consumer-Username"), Some("jack"));
+    assert!(!o.ctx.anonymous);
+    assert!(o.dropped("X-Anonymous-Consumer"));
+    assert_eq!(o.set("X-Anonymous-Consumer"), None);
+    // Neither authenticates: anonymous, marked as such by Kong.
+    let o = chain(&Raw::get("/", &[]), false);
+    assert!(o.result.is_ok());
+    assert_eq!(o.set("X-Consumer-Username"), Some("anon"));
+    assert!(o.ctx.anonymous);
+    assert_eq!(o.set("X-Anonymous-Consumer"), Some("true"));
 }
