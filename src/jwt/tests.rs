@@ -332,8 +332,17 @@ fn kong_parsing_rules() {
     assert_eq!(msg(&format!("{h}.{p}.@@@")), "Bad token; invalid signature");
     // A claims part that is not base64url or not JSON is "invalid JSON" too, and Kong decodes
     // both parts before it looks at `alg`.
-    for bad in ["@@@@".to_string(), b64("not json"), b64("[1"), b64(r#"{"a":1} x"#)] {
-        assert_eq!(msg(&format!("{h}.{bad}.AA")), "Bad token; invalid JSON", "{bad}");
+    for bad in [
+        "@@@@".to_string(),
+        b64("not json"),
+        b64("[1"),
+        b64(r#"{"a":1} x"#),
+    ] {
+        assert_eq!(
+            msg(&format!("{h}.{bad}.AA")),
+            "Bad token; invalid JSON",
+            "{bad}"
+        );
         assert_eq!(
             msg(&format!("{}.{bad}.AA", b64(r#"{"alg":"none"}"#))),
             "Bad token; invalid JSON",

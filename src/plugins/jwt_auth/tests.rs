@@ -557,11 +557,17 @@ fn the_key_claim_is_read_from_the_payload_only() {
 #[test]
 fn a_repeated_header_uses_its_first_value() {
     let good = bearer(&token());
-    assert!(check(json!({}), &Raw::get("/", &[&good, "Authorization: garbage"]))
-        .result
-        .is_ok());
+    assert!(check(
+        json!({}),
+        &Raw::get("/", &[&good, "Authorization: garbage"])
+    )
+    .result
+    .is_ok());
     denied(
-        &check(json!({}), &Raw::get("/", &["Authorization: garbage", &good])),
+        &check(
+            json!({}),
+            &Raw::get("/", &["Authorization: garbage", &good]),
+        ),
         "JWT token invalid",
     );
 }

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use super::*;
 use super::access::bearer;
+use super::*;
 use crate::plugins::phase::{Ctx, Edits};
 use crate::plugins::testing::{hs256, hs256_with, index, run, Outcome, Raw};
 use crate::plugins::token_cache::TokenCache;
@@ -305,7 +305,9 @@ fn a_false_key_claim_falls_back_to_the_header() {
         &json!({"alg": "HS256", "iss": "alice-iss"}),
         &json!({"iss": false}),
     );
-    assert!(check(json!({}), &Raw::get("/", &[&auth(&t)])).result.is_ok());
+    assert!(check(json!({}), &Raw::get("/", &[&auth(&t)]))
+        .result
+        .is_ok());
     let t = hs256_with(
         b"alice-secret",
         &json!({"alg": "HS256", "iss": false}),
@@ -327,15 +329,21 @@ fn bearer_is_searched_for_as_kong_does() {
         format!("Bearer{t} Bearer {t}"),
     ] {
         assert!(
-            check(json!({}), &Raw::get("/", &[&format!("Authorization: {value}")]))
-                .result
-                .is_ok(),
+            check(
+                json!({}),
+                &Raw::get("/", &[&format!("Authorization: {value}")])
+            )
+            .result
+            .is_ok(),
             "{value:?}"
         );
     }
     // No whitespace after it, or nothing after that: no token (a bare token is ignored).
     for value in [format!("Bearer{t}"), t.clone(), "Bearer".to_string()] {
-        let o = check(json!({}), &Raw::get("/", &[&format!("Authorization: {value}")]));
+        let o = check(
+            json!({}),
+            &Raw::get("/", &[&format!("Authorization: {value}")]),
+        );
         denied(&o, json!({"message": "Unauthorized"}), "Bearer");
     }
     assert_eq!(bearer(b"a Bearer  "), Some(&b" "[..]));
@@ -378,7 +386,10 @@ fn secret_is_base64_failures_and_scope() {
 fn the_error_challenge_carries_the_realm() {
     let o = check(
         json!({"realm": "kong"}),
-        &Raw::get("/", &[&auth(&hs256(b"wrong", &json!({"iss": "alice-iss"})))]),
+        &Raw::get(
+            "/",
+            &[&auth(&hs256(b"wrong", &json!({"iss": "alice-iss"})))],
+        ),
     );
     denied(
         &o,
@@ -437,12 +448,18 @@ fn anonymous_state_is_shared_with_jwt_auth() {
     assert!(!o.ctx.anonymous);
     assert!(o.dropped("X-Anonymous-Consumer"));
     // jwt-auth authenticated: Kong's `anonymous` makes it an OR, so Kong is skipped.
-    let o = chain(&Raw::get("/", &[&format!("Authorization: {apisix_token}")]), false);
+    let o = chain(
+        &Raw::get("/", &[&format!("Authorization: {apisix_token}")]),
+        false,
+    );
     assert!(o.result.is_ok());
     assert_eq!(o.set("X-Consumer-Username"), Some("jack"));
     assert!(!o.ctx.anonymous);
     // Kong falls back to anonymous, then jwt-auth authenticates: no anonymous marker left.
-    let o = chain(&Raw::get("/", &[&format!("Authorization: {apisix_token}")]), true);
+    let o = chain(
+        &Raw::get("/", &[&format!("Authorization: {apisix_token}")]),
+        true,
+    );
     assert!(o.result.is_ok());
     assert_eq!(o.set("X-Consumer-Username"), Some("jack"));
     assert!(!o.ctx.anonymous);
