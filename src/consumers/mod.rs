@@ -32,6 +32,10 @@ pub struct Consumer {
     pub id: Arc<str>,
     /// `labels.custom_id` (`X-Consumer-Custom-ID`).
     pub custom_id: Option<Arc<str>>,
+    /// The username Kong's `jwt` sends upstream (`X-Consumer-Username`): an imported Kong
+    /// username our usernames cannot spell (`labels.kong_username`), none for a Kong consumer
+    /// that had only a `custom_id` (`labels.kong_no_username`), else the username.
+    pub kong_username: Option<Arc<str>>,
     /// Consumer-level plugins (not the authentication ones), compiled; they replace the
     /// route's plugins of the same name once this consumer is authenticated.
     pub plugins: Vec<Instance>,
@@ -47,6 +51,11 @@ impl Consumer {
                 .get("kong_id")
                 .map(|s| Arc::from(s.as_str()))
                 .unwrap_or_else(|| username.clone()),
+            kong_username: match c.labels.get("kong_username") {
+                Some(u) => Some(Arc::from(u.as_str())),
+                None if c.labels.contains_key("kong_no_username") => None,
+                None => Some(username.clone()),
+            },
             username,
             custom_id: c.labels.get("custom_id").map(|s| Arc::from(s.as_str())),
             plugins: compile_own(c),
@@ -239,6 +248,7 @@ mod tests {
             username: username.into(),
             id: id.into(),
             custom_id: None,
+            kong_username: Some(username.into()),
             plugins: Vec::new(),
         })
     }

@@ -5,7 +5,7 @@
 //! |----------------------------------------|----------------------------------------------------------|
 //! | service `{name, url \| host/port/path, timeouts, retries}` | service with an inline upstream (ms → s)  |
 //! | route `{name, paths, hosts, methods, strip_path, preserve_host}` | route (prefix uris), `pass_host`, path rewriting through `proxy-rewrite` when the upstream path differs |
-//! | consumer `{username, custom_id, id}`   | consumer (`labels.custom_id`, `labels.kong_id`)          |
+//! | consumer `{username, custom_id, id}`   | consumer (`labels.custom_id`, `labels.kong_id`; `labels.kong_username` when the Kong username is not a valid APISIX username, `labels.kong_no_username` when there was none) |
 //! | `consumers[].jwt_secrets[]`            | credentials with the `jwt` plugin                        |
 //! | plugin `jwt` (global, service, route)  | global rule / service / route plugin `jwt`               |
 //!

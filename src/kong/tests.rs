@@ -301,3 +301,94 @@ services:
     assert_eq!(unchecked["tls"], json!({"verify": false}));
     crate::model::Upstream::from_json(unchecked, None).expect("a valid upstream");
 }
+
+/// Kong usernames our usernames cannot spell (a dot, an `@`) and consumers with only a
+/// `custom_id` import, keep what Kong's `jwt` sends as `X-Consumer-Username`, and stay
+/// reachable by `anonymous` under their Kong names.
+#[test]
+fn kong_usernames_survive_the_import() {
+    let d = doc(r#"
+_format_version: "3.0"
+services:
+  - name: s
+    url: http://up.local:8080
+    routes:
+      - name: r
+        paths: [/r]
+        plugins:
+          - name: jwt
+            config: {anonymous: john.doe}
+consumers:
+  - username: john.doe
+    jwt_secrets: [{key: john-iss, secret: john-secret}]
+  - username: alice@example.com
+    id: 5f4e2a0c-1111-4222-8333-944455556666
+    jwt_secrets: [{key: alice-iss, secret: alice-secret}]
+  - custom_id: c-9
+    jwt_secrets: [{key: c9-iss, secret: c9-secret}]
+  - username: plain
+plugins:
+  - name: jwt
+    config: {anonymous: alice@example.com}
+"#);
+    let t = translate(&d);
+    assert!(t.errors.is_empty(), "{:?}", t.errors);
+    let global = get(&t, "/apisix/global_rules/kong-global");
+    assert_eq!(
+        global["plugins"]["jwt"]["anonymous"],
+        json!("5f4e2a0c-1111-4222-8333-944455556666")
+    );
+    let route = get(&t, "/apisix/routes/r");
+    let anon = route["plugins"]["jwt"]["anonymous"].as_str().unwrap();
+    // Every translated object is valid: the snapshot validates them all.
+    let snap = import::snapshot(&d).expect("the file imports");
+    let idx = &snap.consumers;
+    let john = idx
+        .consumer(anon)
+        .expect("anonymous resolves to john.doe's consumer");
+    assert_eq!(john.kong_username.as_deref(), Some("john.doe"));
+    assert_ne!(&*john.username, "john.doe", "a dot is not in our usernames");
+    let by_id = idx
+        .consumer("5f4e2a0c-1111-4222-8333-944455556666")
+        .unwrap();
+    assert_eq!(by_id.kong_username.as_deref(), Some("alice@example.com"));
+    let c9 = idx
+        .credential(crate::consumers::Scheme::KongJwt, "c9-iss")
+        .unwrap();
+    assert_eq!(c9.consumer.kong_username, None);
+    assert_eq!(c9.consumer.custom_id.as_deref(), Some("c-9"));
+    let plain = idx.consumer("plain").unwrap();
+    assert_eq!(plain.kong_username.as_deref(), Some("plain"));
+
+    // What Kong's plugin sends upstream for each.
+    use crate::plugins::testing::{hs256, run, Raw};
+    let conf = crate::plugins::kong_jwt::route_conf(&json!({})).unwrap();
+    let cache = crate::plugins::token_cache::TokenCache::new(16);
+    let send = |secret: &[u8], iss: &str| {
+        let t = hs256(secret, &json!({"iss": iss}));
+        run(
+            &Raw::get(
+                "/",
+                &[
+                    &format!("Authorization: Bearer {t}"),
+                    "X-Consumer-Username: forged",
+                ],
+            ),
+            1_800_000_000,
+            |req, ctx, edits| crate::plugins::kong_jwt::access(&conf, req, idx, &cache, ctx, edits),
+        )
+    };
+    let o = send(b"alice-secret", "alice-iss");
+    assert_eq!(o.set("X-Consumer-Username"), Some("alice@example.com"));
+    assert_eq!(
+        o.set("X-Consumer-ID"),
+        Some("5f4e2a0c-1111-4222-8333-944455556666")
+    );
+    let o = send(b"c9-secret", "c9-iss");
+    assert!(o.result.is_ok());
+    assert_eq!(o.set("X-Consumer-Username"), None);
+    assert!(o.dropped("X-Consumer-Username"));
+    assert_eq!(o.set("X-Consumer-Custom-ID"), Some("c-9"));
+    let o = send(b"john-secret", "john-iss");
+    assert_eq!(o.set("X-Consumer-Username"), Some("john.doe"));
+}

@@ -133,7 +133,25 @@ impl Cx {
     fn route_id(&self, r: &str) -> String {
         find(&self.routes, r).unwrap_or_else(|| r.to_string())
     }
-    fn finish(self, t: &mut Translation) {
+    fn finish(mut self, t: &mut Translation) {
+        // Kong's `anonymous` names a consumer by id or username; ours by our id.
+        let consumers = std::mem::take(&mut self.consumers);
+        let resolve = |conf: &mut Value| {
+            if let Some(anon) = conf.get("anonymous").and_then(Value::as_str) {
+                if let Some(id) = find(&consumers, anon) {
+                    conf["anonymous"] = json!(id);
+                }
+            }
+        };
+        for (_, _, v) in self.services.iter_mut().chain(self.routes.iter_mut()) {
+            if let Some(conf) = v.get_mut("plugins").and_then(|p| p.get_mut("jwt")) {
+                resolve(conf);
+            }
+        }
+        for (_, conf) in self.global.iter_mut() {
+            resolve(conf);
+        }
+        self.consumers = consumers;
         for (_, id, v) in self.services {
             t.objects.push(Object {
                 key: format!("/apisix/services/{id}"),
@@ -166,10 +184,13 @@ impl Cx {
     }
 }
 
+/// The id of the item Kong calls `r` (by name or id), else of the item whose id is `r` (a
+/// nested entity refers to its parent by our id, which is generated when no Kong name fits).
 fn find(items: &[(Vec<String>, String, Value)], r: &str) -> Option<String> {
     items
         .iter()
         .find(|(names, _, _)| names.iter().any(|n| n == r))
+        .or_else(|| items.iter().find(|(_, id, _)| id == r))
         .map(|(_, id, _)| id.clone())
 }
 
@@ -214,7 +235,8 @@ fn list<'a>(
     }
 }
 
-/// A Kong name usable as our id (`^[a-zA-Z0-9-_.]{1,64}$`), or a generated one.
+/// A Kong name usable as our id, or a generated one. Service and route ids are
+/// `^[a-zA-Z0-9-_.]{1,64}$`; a consumer's username is `^[a-zA-Z0-9_-]{1,256}$` (no dot).
 fn id_for(o: &Map<String, Value>, field: &str, kind: &str, cx: &mut Cx) -> (Vec<String>, String) {
     let mut names = Vec::new();
     for f in [field, "id"] {
@@ -222,10 +244,16 @@ fn id_for(o: &Map<String, Value>, field: &str, kind: &str, cx: &mut Cx) -> (Vec<
             names.push(s.to_string());
         }
     }
+    let (max, dot) = if kind == "consumer" {
+        (256, false)
+    } else {
+        (64, true)
+    };
     let usable = names.iter().find(|n| {
-        (1..=64).contains(&n.len())
-            && n.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        (1..=max).contains(&n.len())
+            && n.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') || (dot && b == b'.')
+            })
     });
     let id = usable.cloned().unwrap_or_else(|| cx.fresh(kind));
     (names, id)
@@ -547,6 +575,23 @@ fn consumer(o: &Map<String, Value>, path: &str, cx: &mut Cx, t: &mut Translation
         t.errors
             .push(format!("{path}: username or custom_id is required"));
         return;
+    }
+    // Kong's plugin sends the Kong username upstream (and clears the header without one);
+    // ours is an APISIX username, which allows fewer characters.
+    match username {
+        Some(u) if u != id => {
+            if u.chars().any(char::is_whitespace) || u.chars().count() > 256 {
+                t.skipped.push(format!(
+                    "{path}.username: {u:?} cannot be kept; X-Consumer-Username will be {id:?}"
+                ));
+            } else {
+                labels.insert("kong_username".into(), json!(u));
+            }
+        }
+        Some(_) => {}
+        None => {
+            labels.insert("kong_no_username".into(), json!("true"));
+        }
     }
     let mut v = json!({"username": id});
     if !labels.is_empty() {

@@ -123,6 +123,7 @@ mod tests {
                 username: "u".into(),
                 id: "u".into(),
                 custom_id: None,
+                kong_username: Some("u".into()),
                 plugins: Vec::new(),
             }),
             id: None,

@@ -81,7 +81,10 @@ fn attach(edits: &mut Edits, c: &Consumer, credential_key: Option<&Arc<str>>) {
         Some(id) => edits.set_text("X-Consumer-Custom-ID", Text::from(id)),
         None => edits.clear_static("X-Consumer-Custom-ID"),
     }
-    edits.set_text("X-Consumer-Username", Text::from(&c.username));
+    match &c.kong_username {
+        Some(u) => edits.set_text("X-Consumer-Username", Text::from(u)),
+        None => edits.clear_static("X-Consumer-Username"),
+    }
     match credential_key {
         Some(k) => edits.set_text("X-Credential-Identifier", Text::from(k)),
         None => edits.clear_static("X-Credential-Identifier"),
