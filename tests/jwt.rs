@@ -824,3 +824,85 @@ fn limit_count_is_exact_under_concurrent_load_across_workers() {
     );
     assert_eq!(limited, 200 - 49);
 }
+
+/// Deleting a consumer, or changing a Kong credential's key, refuses its old tokens on every
+/// worker at once, for both plugins and for tokens served from the verified-token cache.
+#[test]
+fn consumer_deletion_and_key_changes_refuse_old_tokens() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    let node = json!({"type": "roundrobin", "nodes": {up.addr.to_string(): 1}});
+    put(&gw, "/apisix/admin/consumers", json!({"username": "jack"}));
+    put(
+        &gw,
+        "/apisix/admin/consumers/jack/credentials/rs",
+        json!({"plugins": {"jwt-auth": {"key": "jack-key", "algorithm": "RS256", "public_key": fixture("rsa2048.pub.pem")}}}),
+    );
+    put(
+        &gw,
+        "/apisix/admin/consumers/jack/credentials/kong",
+        json!({"plugins": {"jwt": {"key": "jack-iss", "secret": "jack-kong-secret"}}}),
+    );
+    put(
+        &gw,
+        "/apisix/admin/routes/a",
+        json!({"uri": "/apisix", "plugins": {"jwt-auth": {}}, "upstream": node}),
+    );
+    put(
+        &gw,
+        "/apisix/admin/routes/k",
+        json!({"uri": "/kong", "plugins": {"jwt": {}}, "upstream": node}),
+    );
+    let rs = portcullis::jwt::sign(
+        portcullis::jwt::Alg::RS256,
+        &portcullis::jwt::SignKey::Pem(fixture("rsa2048.pem")),
+        &serde_json::Map::new(),
+        &json!({"key": "jack-key"}),
+    )
+    .unwrap();
+    let apisix = format!("Authorization: {rs}");
+    let kong = format!(
+        "Authorization: Bearer {}",
+        hs256("jack-kong-secret", json!({"iss": "jack-iss"}))
+    );
+    wait_for(&gw, "/kong", &[&kong], 200);
+    // Warm both workers' token caches with the RS256 token.
+    for _ in 0..20 {
+        assert_eq!(get(&gw, "/apisix", &[&apisix]).status, 200);
+        assert_eq!(get(&gw, "/kong", &[&kong]).status, 200);
+    }
+    // A new key for the Kong credential: the old key is gone at once.
+    put(
+        &gw,
+        "/apisix/admin/consumers/jack/credentials/kong",
+        json!({"plugins": {"jwt": {"key": "jack-iss-2", "secret": "jack-kong-secret"}}}),
+    );
+    for _ in 0..20 {
+        let r = get(&gw, "/kong", &[&kong]);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.json(),
+            json!({"message": "No credentials found for given 'iss'"})
+        );
+    }
+    // Deleting the consumer takes its credentials with it.
+    ok(admin(&gw, "DELETE", "/apisix/admin/consumers/jack", None));
+    let kong2 = format!(
+        "Authorization: Bearer {}",
+        hs256("jack-kong-secret", json!({"iss": "jack-iss-2"}))
+    );
+    for _ in 0..20 {
+        let r = get(&gw, "/apisix", &[&apisix]);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.json(),
+            json!({"message": "Invalid user key in JWT token"})
+        );
+        let r = get(&gw, "/kong", &[&kong2]);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.json(),
+            json!({"message": "No credentials found for given 'iss'"})
+        );
+    }
+}

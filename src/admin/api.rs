@@ -565,14 +565,7 @@ fn still_used(ctl: &Control, kind: Kind, id: &str) -> Result<Option<String>, Con
         Kind::Services => uses(Kind::Routes, "service_id")?.map(|r| {
             format!("can not delete this service directly, route [{r}] is still using it now")
         }),
-        Kind::Consumers => ctl
-            .list(Kind::Credentials, Some(id), Some((0, 1)))?
-            .1
-            .first()
-            .map(|(k, _)| {
-                let cred = k.rsplit('/').next().unwrap_or_default();
-                format!("can not delete this consumer, credential [{cred}] is still using it now")
-            }),
+        // A consumer is deleted with its credentials (see `Control::delete`).
         _ => None,
     })
 }

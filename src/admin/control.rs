@@ -440,7 +440,7 @@ impl Control {
             self.objects
                 .insert(key.to_string(), Entry::new(&value, first, rev));
         }
-        self.commit(key, prev, Some(&value), op)?;
+        self.commit(key, prev, Some(&value), std::slice::from_ref(&op))?;
         Ok((stored, created))
     }
 
@@ -454,7 +454,19 @@ impl Control {
         let Some(prev) = prev else {
             return Ok(false);
         };
-        self.commit(key, Some(prev), None, Op::Delete { key: key.into() })?;
+        // A consumer goes with its credentials, in the same store batch, as APISIX removes
+        // the consumer's `credentials/` directory with it.
+        let mut ops = Vec::new();
+        if Kind::Consumers.owns(key, None) {
+            let prefix = Kind::Credentials.prefix(Some(username_of(key)));
+            self.store
+                .scan(&prefix, &prefix_end(&prefix), &mut |k, _| {
+                    ops.push(Op::Delete { key: k.into() });
+                    true
+                })?;
+        }
+        ops.push(Op::Delete { key: key.into() });
+        self.commit(key, Some(prev), None, &ops)?;
         Ok(true)
     }
 
@@ -467,14 +479,14 @@ impl Control {
         key: &str,
         prev: Option<Entry>,
         new: Option<&Value>,
-        op: Op,
+        ops: &[Op],
     ) -> Result<(), ControlError> {
         let applied = match area(key) {
             Area::Routing => self
                 .build()
                 .map_err(ControlError::Invalid)
                 .and_then(|snapshot| {
-                    self.store.apply(std::slice::from_ref(&op))?;
+                    self.store.apply(ops)?;
                     self.shared.publish(snapshot);
                     Ok(())
                 }),
@@ -483,16 +495,12 @@ impl Control {
                 self.consumer_entries(&name, Some((key, new)))
                     .and_then(|installable| {
                         self.check_unique(&name, &installable.1)?;
-                        self.store.apply(std::slice::from_ref(&op))?;
+                        self.store.apply(ops)?;
                         self.install(&name, installable);
                         Ok(())
                     })
             }
-            Area::Other => self
-                .store
-                .apply(std::slice::from_ref(&op))
-                .map(drop)
-                .map_err(Into::into),
+            Area::Other => self.store.apply(ops).map(drop).map_err(Into::into),
         };
         if applied.is_ok() && key.starts_with("/apisix/secrets/") {
             // Credentials that reference this secret manager are resolved again.
