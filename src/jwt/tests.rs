@@ -968,3 +968,65 @@ fn ed448_keys_are_refused_with_a_message_that_says_so() {
         "{e}"
     );
 }
+
+/// ECDSA signatures are raw `R‖S` (RFC 7518 §3.4); the same signature DER-encoded, as
+/// OpenSSL and some libraries produce it, is refused (reference §1.5).
+#[test]
+fn der_encoded_ecdsa_signatures_are_refused() {
+    for alg in [Alg::ES256, Alg::ES384] {
+        let (t, key) = signed(alg, &json!({"key": "k"}));
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        let raw = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(sig).unwrap();
+        let (r, s) = raw.split_at(raw.len() / 2);
+        let int = |x: &[u8]| {
+            let x = &x[x.iter().take_while(|&&b| b == 0).count()..];
+            let mut v = vec![0x02];
+            let pad = x[0] & 0x80 != 0;
+            v.push((x.len() + pad as usize) as u8);
+            if pad {
+                v.push(0);
+            }
+            v.extend_from_slice(x);
+            v
+        };
+        let body = [int(r), int(s)].concat();
+        let mut der = vec![0x30];
+        if body.len() > 127 {
+            der.push(0x81);
+        }
+        der.push(body.len() as u8);
+        der.extend_from_slice(&body);
+        let der_token = format!(
+            "{input}.{}",
+            base64_simd::URL_SAFE_NO_PAD.encode_to_string(&der)
+        );
+        assert!(decode(&t, Dialect::Apisix).unwrap().verify(&key).is_ok());
+        assert_eq!(
+            decode(&der_token, Dialect::Apisix)
+                .unwrap()
+                .verify(&key)
+                .unwrap_err(),
+            JwtError::BadSignature,
+            "{alg:?}"
+        );
+    }
+}
+
+/// `typ` and `x5c` in the header change nothing: the key comes from the credential.
+#[test]
+fn typ_and_x5c_header_fields_are_ignored() {
+    let (_, key) = signed(Alg::ES256, &json!({}));
+    let mut extra = Map::new();
+    extra.insert("typ".into(), json!("at+jwt"));
+    extra.insert("x5c".into(), json!(["MIIBszCCAVmgAwIBAgIUQ"]));
+    let t = sign(
+        Alg::ES256,
+        &SignKey::Pem(fixture("ecp256.pem")),
+        &extra,
+        &json!({"key": "k"}),
+    )
+    .unwrap();
+    for dialect in [Dialect::Apisix, Dialect::Kong] {
+        assert!(decode(&t, dialect).unwrap().verify(&key).is_ok());
+    }
+}

@@ -605,3 +605,38 @@ fn the_credential_grace_period_reaches_the_request_path() {
         "failed to verify jwt",
     );
 }
+
+#[test]
+fn an_empty_source_is_present_and_invalid() {
+    // An empty header, `?jwt=` or `jwt=` cookie is a token, not a missing one.
+    for raw in [
+        Raw::get("/", &["Authorization: "]),
+        Raw::get("/?jwt=", &[]),
+        Raw::get("/", &["Cookie: jwt="]),
+    ] {
+        denied(&check(json!({}), &raw), "JWT token invalid");
+    }
+}
+
+#[test]
+fn any_failure_falls_back_to_the_anonymous_consumer_and_hides_first() {
+    let conf = json!({"anonymous_consumer": "anonymous", "hide_credentials": true});
+    let wrong = hs256(b"another secret", &json!({"key": "jack-key"}));
+    let expired = hs256(
+        SECRET.as_bytes(),
+        &json!({"key": "jack-key", "exp": NOW - 1}),
+    );
+    let unknown = hs256(SECRET.as_bytes(), &json!({"key": "nobody"}));
+    for t in [wrong, expired, unknown, "garbage".to_string()] {
+        let o = check(conf.clone(), &Raw::get("/", &[&bearer(&t)]));
+        assert!(o.result.is_ok(), "{t}");
+        assert_eq!(o.set("X-Consumer-Username"), Some("anonymous"));
+        assert!(o.dropped("Authorization"), "hidden before verification");
+        assert!(o.ctx.anonymous);
+    }
+}
+
+#[test]
+fn anonymous_consumer_may_not_be_empty() {
+    assert!(route_conf(&json!({"anonymous_consumer": ""})).is_err());
+}

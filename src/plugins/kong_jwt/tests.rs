@@ -472,3 +472,58 @@ fn anonymous_state_is_shared_with_jwt_auth() {
     assert!(o.ctx.anonymous);
     assert_eq!(o.set("X-Anonymous-Consumer"), Some("true"));
 }
+
+#[test]
+fn headers_of_a_consumer_without_custom_id_and_kong_id() {
+    let t = hs256(b"c2VjcmV0LWJ5dGVz", &json!({"iss": "b64-iss"}));
+    let o = check(
+        json!({}),
+        &Raw::get("/", &[&auth(&t), "X-Consumer-Custom-ID: forged"]),
+    );
+    assert!(o.result.is_ok());
+    assert_eq!(
+        o.set("X-Consumer-ID"),
+        Some("b64"),
+        "the username stands in"
+    );
+    assert!(o.dropped("X-Consumer-Custom-ID"));
+    assert_eq!(o.set("X-Consumer-Custom-ID"), None);
+}
+
+#[test]
+fn empty_query_and_cookie_values_are_not_tokens() {
+    let t = alice();
+    let o = check(
+        json!({"cookie_names": ["c"]}),
+        &Raw::get("/?jwt=", &[&auth(&t), "Cookie: c="]),
+    );
+    assert!(o.result.is_ok(), "not 'Multiple tokens provided'");
+}
+
+#[test]
+fn nbf_in_the_future_on_the_request_path() {
+    let t = hs256(
+        b"alice-secret",
+        &json!({"iss": "alice-iss", "nbf": NOW + 10}),
+    );
+    denied(
+        &check(
+            json!({"claims_to_verify": ["nbf"]}),
+            &Raw::get("/", &[&auth(&t)]),
+        ),
+        json!({"nbf": "token not valid yet"}),
+        ERR,
+    );
+}
+
+#[test]
+fn a_missing_key_is_generated_too() {
+    let mut c = json!({});
+    fill_defaults(&mut c);
+    for field in ["key", "secret"] {
+        let v = c[field].as_str().unwrap();
+        assert_eq!(v.len(), 32);
+        assert!(v.bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+    assert_ne!(c["key"], c["secret"]);
+}
