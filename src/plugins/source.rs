@@ -78,7 +78,8 @@ pub fn cookies(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// The value of cookie `name` across `Cookie` header values.
 pub fn cookie<'a>(headers: impl Iterator<Item = &'a [u8]>, name: &str) -> Option<&'a [u8]> {
     for h in headers {
-        if let Some((_, v)) = cookies(h).find(|(k, _)| *k == name.as_bytes()) {
+        // nginx's `$cookie_NAME`, which both peers read, matches names ignoring case.
+        if let Some((_, v)) = cookies(h).find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes())) {
             return Some(v);
         }
     }
@@ -100,7 +101,7 @@ pub fn cookies_without<'a>(headers: impl Iterator<Item = &'a [u8]>, name: &str) 
                 .iter()
                 .position(|&c| c == b'=')
                 .map_or(part, |eq| trim(&part[..eq]));
-            if key == name.as_bytes() {
+            if key.eq_ignore_ascii_case(name.as_bytes()) {
                 continue;
             }
             if !out.is_empty() {
@@ -159,5 +160,14 @@ mod tests {
         );
         let only: [&[u8]; 1] = [b"jwt=tok"];
         assert_eq!(cookies_without(only.iter().copied(), "jwt"), None);
+        // Names match ignoring case, as nginx's `$cookie_NAME` does; the one read is the one
+        // hidden.
+        let upper: [&[u8]; 1] = [b"JWT=tok; Jwt2=x"];
+        assert_eq!(cookie(upper.iter().copied(), "jwt"), Some(&b"tok"[..]));
+        assert_eq!(cookie(upper.iter().copied(), "JWT2"), Some(&b"x"[..]));
+        assert_eq!(
+            cookies_without(upper.iter().copied(), "jwt").as_deref(),
+            Some("Jwt2=x")
+        );
     }
 }
