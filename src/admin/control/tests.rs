@@ -325,3 +325,72 @@ fn deleting_a_consumer_deletes_its_credentials() {
     assert_eq!(owner(&ctl, "k2"), None);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A key held by another consumer's inline `jwt-auth` is refused with APISIX's
+/// consumer form of the message, whether the newcomer is inline or a credential.
+#[test]
+fn a_duplicate_of_an_inline_key_names_the_consumer() {
+    let dir = tmpdir("inline-dup");
+    let (mut ctl, _shared) = open(&dir).unwrap();
+    let inline = |user: &str, key: &str| json!({"username": user, "plugins": {"jwt-auth": {"key": key, "secret": "s"}}});
+    assert_eq!(
+        call(
+            &mut ctl,
+            "PUT",
+            "/apisix/admin/consumers",
+            inline("a", "shared")
+        )
+        .0,
+        201
+    );
+    let (st, body) = call(
+        &mut ctl,
+        "PUT",
+        "/apisix/admin/consumers",
+        inline("b", "shared"),
+    );
+    assert_eq!(st, 400);
+    assert_eq!(
+        body["error_msg"],
+        json!("duplicate key of plugin jwt-auth found with consumer: a")
+    );
+    assert!(ctl.index().consumer("b").is_none());
+    assert_eq!(
+        call(
+            &mut ctl,
+            "PUT",
+            "/apisix/admin/consumers",
+            json!({"username": "c"})
+        )
+        .0,
+        201
+    );
+    let (st, body) = cred(&mut ctl, "PUT", "c", "x", Some("shared"));
+    assert_eq!(st, 400);
+    assert_eq!(
+        body["error_msg"],
+        json!("duplicate key of plugin jwt-auth found with consumer: a")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The Admin API stores a jwt-auth credential as sent: no `algorithm`, `exp` or
+/// `base64_secret` filled in (APISIX applies its defaults when it uses them).
+#[test]
+fn jwt_auth_defaults_are_not_written_into_the_object() {
+    let dir = tmpdir("no-defaults");
+    let (mut ctl, _shared) = open(&dir).unwrap();
+    call(
+        &mut ctl,
+        "PUT",
+        "/apisix/admin/consumers",
+        json!({"username": "a"}),
+    );
+    assert_eq!(cred(&mut ctl, "PUT", "a", "c", Some("k")).0, 201);
+    let (_, got) = cred(&mut ctl, "GET", "a", "c", None);
+    let conf = got["value"]["plugins"]["jwt-auth"].as_object().unwrap();
+    let mut fields: Vec<&str> = conf.keys().map(String::as_str).collect();
+    fields.sort();
+    assert_eq!(fields, ["key", "secret"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -640,3 +640,20 @@ fn any_failure_falls_back_to_the_anonymous_consumer_and_hides_first() {
 fn anonymous_consumer_may_not_be_empty() {
     assert!(route_conf(&json!({"anonymous_consumer": ""})).is_err());
 }
+
+#[test]
+fn the_legacy_credential_exp_is_ignored() {
+    let idx = index(&[(
+        json!({"username": "old"}),
+        vec![(
+            "c",
+            json!({"jwt-auth": {"key": "old-key", "secret": SECRET, "exp": 1}}),
+        )],
+    )]);
+    let conf = route_conf(&json!({})).unwrap();
+    let t = hs256(SECRET.as_bytes(), &json!({"key": "old-key"}));
+    let o = run(&Raw::get("/", &[&bearer(&t)]), NOW, |req, ctx, edits| {
+        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
+    });
+    assert!(o.result.is_ok());
+}
