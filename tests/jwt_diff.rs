@@ -198,6 +198,15 @@ fn known_difference_outcomes(n: i64) -> Vec<(&'static str, Outcome)> {
             Rule::Default,
         ),
         (
+            "not-a-number",
+            token(
+                hs256(),
+                &header(hs256()),
+                &json!({"key": KEY, "nbf": null}).to_string(),
+            ),
+            Rule::Default,
+        ),
+        (
             "too-long",
             token(
                 hs256(),

@@ -42,7 +42,7 @@
 //! | `half-read-claim` | `exp`, `nbf` or `sub` holds an array or an object | accepts | refuses | `jsonwebtoken` means to ignore a registered claim it cannot read, but its JSON parser is then left inside the value and the whole payload fails; ours reads `sub` not at all and `exp`/`nbf` only when checked (found by this target) |
 //! | `time-boundary` | a checked `exp` or `nbf` is a number within 1 s of now | refuses | accepts | APISIX refuses `exp <= now` and `nbf >= now`; `jsonwebtoken` accepts `exp == now` and `nbf == now`, after rounding fractions to the nearest second |
 //! | `not-u64` | a checked `exp` or `nbf` is a negative number or one of 2^64 or more | either | either | `jsonwebtoken` reads them as u64 and otherwise treats the claim as absent (optional) or missing (required); APISIX compares the number as it is |
-//! | `not-a-number` | a checked `exp` or `nbf` is a string, a boolean, an array or an object | refuses | accepts | APISIX refuses `claim exp is not a number`; `jsonwebtoken` ignores a claim it cannot parse unless it is required |
+//! | `not-a-number` | a checked `exp` or `nbf` is a string, a boolean, `null`, an array or an object | refuses | accepts | APISIX refuses `claim exp is not a number` (cjson's `null` is a value, not an absent claim); `jsonwebtoken` ignores a claim it cannot parse, and `null`, unless it is required |
 //! | `too-long` | the token is longer than `MAX_TOKEN_BYTES` | refuses | accepts | a bound on what a request can make the gateway decode |
 
 #![allow(dead_code)]
@@ -364,7 +364,6 @@ fn known(raw: &str, rule: Rule, now: i64, ours_accepts: bool) -> Option<&'static
                                 return Some("not-u64");
                             }
                         }
-                        Value::Null => {}
                         _ if refuses => return Some("not-a-number"),
                         _ => {}
                     }
