@@ -366,6 +366,15 @@ fn consumer_schema_messages_in_apisix_order() {
             .unwrap_err(),
         "base64_secret required but the secret is not in base64 format"
     );
+    // The standard alphabet only, as `ngx.decode_base64`: `-` and `_` are not base64 here.
+    for secret in ["YW-j", "YW_j"] {
+        assert_eq!(
+            credential_spec(&json!({"key": "k", "secret": secret, "base64_secret": true}))
+                .unwrap_err(),
+            "base64_secret required but the secret is not in base64 format"
+        );
+    }
+    assert!(credential_spec(&json!({"key": "k", "secret": "YW+j", "base64_secret": true})).is_ok());
     assert!(credential_spec(&json!({"key": "k", "algorithm": "none", "secret": "s"})).is_err());
     assert!(
         credential_spec(&json!({"key": "k", "secret": "s", "lifetime_grace_period": -1})).is_err()

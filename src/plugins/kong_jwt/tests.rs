@@ -527,3 +527,48 @@ fn a_missing_key_is_generated_too() {
     }
     assert_ne!(c["key"], c["secret"]);
 }
+
+#[test]
+fn secret_is_base64_takes_base64url_and_leaves_rsa_alone() {
+    let pem = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/jwt/rsa2048.pub.pem"
+    ))
+    .unwrap();
+    let idx = index(&[(
+        json!({"username": "u"}),
+        vec![
+            // base64url of the bytes fb ff fe: `-` and `_` are its alphabet.
+            ("h", json!({"jwt": {"key": "h-iss", "secret": "-__-"}})),
+            (
+                "r",
+                json!({"jwt": {"key": "r-iss", "algorithm": "RS256", "rsa_public_key": pem}}),
+            ),
+        ],
+    )]);
+    let conf = route_conf(&json!({"secret_is_base64": true})).unwrap();
+    let go = |t: &str| {
+        run(&Raw::get("/", &[&auth(t)]), NOW, |req, ctx, edits| {
+            access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
+        })
+    };
+    let t = hs256(&[0xfb, 0xff, 0xfe], &json!({"iss": "h-iss"}));
+    assert!(go(&t).result.is_ok());
+    let rs = crate::jwt::sign(
+        crate::jwt::Alg::RS256,
+        &crate::jwt::SignKey::Pem(
+            std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/testdata/jwt/rsa2048.pem"
+            ))
+            .unwrap(),
+        ),
+        &serde_json::Map::new(),
+        &json!({"iss": "r-iss"}),
+    )
+    .unwrap();
+    assert!(
+        go(&rs).result.is_ok(),
+        "secret_is_base64 does not apply to RS256"
+    );
+}
