@@ -27,10 +27,14 @@ fn jack() -> std::sync::Arc<crate::consumers::ConsumerIndex> {
 }
 
 fn check(conf: serde_json::Value, raw: &Raw) -> Outcome {
+    check_in(&jack(), conf, raw)
+}
+
+/// `jwt-auth` with route configuration `conf` over the consumers of `idx`.
+fn check_in(idx: &crate::consumers::ConsumerIndex, conf: serde_json::Value, raw: &Raw) -> Outcome {
     let conf = route_conf(&conf).expect("valid route conf");
-    let idx = jack();
     run(raw, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
+        access(&conf, req, idx, &TokenCache::new(16), ctx, edits)
     })
 }
 
@@ -408,12 +412,9 @@ fn base64_secret_uses_the_decoded_bytes() {
             json!({"jwt-auth": {"key": "bk", "secret": b64, "base64_secret": true}}),
         )],
     )]);
-    let conf = route_conf(&json!({})).unwrap();
     let t = hs256(raw, &json!({"key": "bk"}));
     let raw_req = Raw::get("/", &[&format!("Authorization: {t}")]);
-    let o = run(&raw_req, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
-    });
+    let o = check_in(&idx, json!({}), &raw_req);
     assert!(o.result.is_ok(), "{:?}", o.result);
 }
 
@@ -436,7 +437,6 @@ fn env_references_resolve_and_unresolvable_ones_make_the_credential_unusable() {
             )],
         ),
     ]);
-    let conf = route_conf(&json!({})).unwrap();
     let ok = Raw::get(
         "/",
         &[&format!(
@@ -444,16 +444,12 @@ fn env_references_resolve_and_unresolvable_ones_make_the_credential_unusable() {
             hs256(b"from-env-secret", &json!({"key": "ek"}))
         )],
     );
-    let o = run(&ok, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
-    });
+    let o = check_in(&idx, json!({}), &ok);
     assert!(o.result.is_ok());
     // The literal reference text is not a usable secret.
     let t = hs256(b"$env://PORTCULLIS_TEST_UNSET_VAR", &json!({"key": "uk"}));
     let bad = Raw::get("/", &[&format!("Authorization: {t}")]);
-    let o = run(&bad, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
-    });
+    let o = check_in(&idx, json!({}), &bad);
     assert_eq!(o.status(), 401);
 }
 
@@ -590,12 +586,9 @@ fn the_credential_grace_period_reaches_the_request_path() {
             json!({"jwt-auth": {"key": "late-key", "secret": SECRET, "lifetime_grace_period": 5}}),
         )],
     )]);
-    let conf = route_conf(&json!({})).unwrap();
     let at = |exp: i64| {
         let t = hs256(SECRET.as_bytes(), &json!({"key": "late-key", "exp": exp}));
-        run(&Raw::get("/", &[&bearer(&t)]), NOW, |req, ctx, edits| {
-            access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
-        })
+        check_in(&idx, json!({}), &Raw::get("/", &[&bearer(&t)]))
     };
     assert!(at(NOW - 4).result.is_ok(), "within the grace period");
     denied(&at(NOW - 5), "failed to verify jwt");
@@ -659,10 +652,7 @@ fn the_legacy_credential_exp_is_ignored() {
             json!({"jwt-auth": {"key": "old-key", "secret": SECRET, "exp": 1}}),
         )],
     )]);
-    let conf = route_conf(&json!({})).unwrap();
     let t = hs256(SECRET.as_bytes(), &json!({"key": "old-key"}));
-    let o = run(&Raw::get("/", &[&bearer(&t)]), NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
-    });
+    let o = check_in(&idx, json!({}), &Raw::get("/", &[&bearer(&t)]));
     assert!(o.result.is_ok());
 }

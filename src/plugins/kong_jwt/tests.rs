@@ -31,10 +31,14 @@ fn idx() -> std::sync::Arc<crate::consumers::ConsumerIndex> {
 }
 
 fn check(conf: serde_json::Value, raw: &Raw) -> Outcome {
+    check_in(&idx(), conf, raw)
+}
+
+/// Kong `jwt` with route configuration `conf` over the consumers of `idx`.
+fn check_in(idx: &crate::consumers::ConsumerIndex, conf: serde_json::Value, raw: &Raw) -> Outcome {
     let conf = route_conf(&conf).expect("valid conf");
-    let idx = idx();
     run(raw, NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
+        access(&conf, req, idx, &TokenCache::new(16), ctx, edits)
     })
 }
 
@@ -374,11 +378,12 @@ fn secret_is_base64_failures_and_scope() {
             json!({"jwt": {"key": "u-iss", "secret": "not*base64"}}),
         )],
     )]);
-    let conf = route_conf(&json!({"secret_is_base64": true})).unwrap();
     let t = hs256(b"not*base64", &json!({"iss": "u-iss"}));
-    let o = run(&Raw::get("/", &[&auth(&t)]), NOW, |req, ctx, edits| {
-        access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
-    });
+    let o = check_in(
+        &idx,
+        json!({"secret_is_base64": true}),
+        &Raw::get("/", &[&auth(&t)]),
+    );
     denied(&o, json!({"message": "Invalid key/secret"}), ERR);
 }
 
@@ -546,11 +551,12 @@ fn secret_is_base64_takes_base64url_and_leaves_rsa_alone() {
             ),
         ],
     )]);
-    let conf = route_conf(&json!({"secret_is_base64": true})).unwrap();
     let go = |t: &str| {
-        run(&Raw::get("/", &[&auth(t)]), NOW, |req, ctx, edits| {
-            access(&conf, req, &idx, &TokenCache::new(16), ctx, edits)
-        })
+        check_in(
+            &idx,
+            json!({"secret_is_base64": true}),
+            &Raw::get("/", &[&auth(t)]),
+        )
     };
     let t = hs256(&[0xfb, 0xff, 0xfe], &json!({"iss": "h-iss"}));
     assert!(go(&t).result.is_ok());
