@@ -578,3 +578,17 @@ fn secret_is_base64_takes_base64url_and_leaves_rsa_alone() {
         "secret_is_base64 does not apply to RS256"
     );
 }
+
+#[test]
+fn a_repeated_header_gives_only_its_first_value() {
+    // Kong reads the first occurrence of each header: a second, different token in a repeated
+    // Authorization header is not seen, so this is not "Multiple tokens provided".
+    let other = hs256(b"alice-secret", &json!({"iss": "alice-iss", "x": 1}));
+    let o = check(json!({}), &Raw::get("/", &[&auth(&alice()), &auth(&other)]));
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    let o = check(
+        json!({}),
+        &Raw::get("/", &[&auth("garbage"), &auth(&alice())]),
+    );
+    denied(&o, json!({"message": "Bad token; invalid JSON"}), ERR);
+}
