@@ -135,10 +135,10 @@ impl Cx {
     }
     fn finish(mut self, t: &mut Translation) {
         // Kong's `anonymous` names a consumer by id or username; ours by our id.
-        let consumers = std::mem::take(&mut self.consumers);
+        let consumers = &self.consumers;
         let resolve = |conf: &mut Value| {
             if let Some(anon) = conf.get("anonymous").and_then(Value::as_str) {
-                if let Some(id) = find(&consumers, anon) {
+                if let Some(id) = find(consumers, anon) {
                     conf["anonymous"] = json!(id);
                 }
             }
@@ -151,7 +151,6 @@ impl Cx {
         for (_, conf) in self.global.iter_mut() {
             resolve(conf);
         }
-        self.consumers = consumers;
         for (_, id, v) in self.services {
             t.objects.push(Object {
                 key: format!("/apisix/services/{id}"),
