@@ -29,21 +29,30 @@
 //! [`paired_ratios`]); two runs on 2026-11-23, with the host busier than the day before:
 //! HS256 2.16x / 2.07x, RS256 1.28x / 1.36x, ES256 1.01x / 1.04x, EdDSA 1.05x / 1.03x.
 //!
+//! ES256 since its per-key comb table (`src/jwt/p256.rs`; 2026-11-23, same host, busier
+//! still, so absolute times are higher than above): criterion 56.4 µs against 120.1 µs
+//! (2.13x), paired 2.06x (middle half of the rounds 1.91x to 2.16x).
+//!
 //! Conclusion: for HMAC the parsing around the MAC dominates, and the one-pass claim scan makes
 //! the full check twice as fast. For RSA, ring re-parses the public key (modulus, Montgomery
 //! constants) on every verification; aws-lc-rs keeps it parsed from when the credential is
-//! written, which takes about a quarter off a cold RS256 check. For ECDSA and EdDSA both sides
-//! spend almost everything in the same ring primitive (aws-lc-rs was tried for ES256 and did
-//! not help), so a cold check is only a few percent faster; the per-core verified-token cache
-//! is what removes that cost for the tokens clients actually reuse.
+//! written, which takes about a quarter off a cold RS256 check. For ES256, ring spends most of
+//! a check doubling its way through `u2·Q` for a Q it has never seen; a credential's Q is
+//! known in advance, so a table of its multiples (built on the key's first check, 37
+//! doublings instead of 256 afterwards) halves the check. EdDSA stays in ring on both sides,
+//! a few percent apart; the per-core verified-token cache is what removes that cost for the
+//! tokens clients actually reuse.
 //!
-//! Measured for ES256 and left out (2026-11-23, scratch crates, same machine):
+//! Measured for ES256 on the way there (2026-11-23, scratch crates, same machine):
 //! * graviola 0.4.4 (s2n-bignum's verified assembly, a per-key window table): 0.89x–1.16x
 //!   ring's verification over three runs, no gain.
-//! * RustCrypto `p256` 0.13 with a per-key 8-tooth comb table (256 affine points, about
-//!   18 KB per key, 4 ms to build): 1.14x–1.37x ring, because its field multiplication
-//!   costs 45 ns here against ring's assembly. Short of 1.2x with any margin, and it would
-//!   put hand-written curve code and a per-key memory budget in the verification path.
+//! * RustCrypto `p256` 0.13 with a per-key 8-tooth comb table: 1.14x–1.37x ring, because its
+//!   field multiplication costs 45 ns here against assembly, and its curve formulas would
+//!   have been ours to keep.
+//! * The comb that shipped, on AWS-LC's `EC_POINT_add`/`EC_POINT_dbl` (complete, assembly
+//!   underneath): 1.6x–2.4x ring's verification for 6 to 8 teeth (15 to 61 KB a key); 7 teeth
+//!   (about 30 KB) kept. AWS-LC's `BN_mod_inverse` took 25 µs of it; crypto-bigint's
+//!   variable-time inversion takes 4–7 µs.
 
 use std::collections::HashMap;
 use std::hint::black_box;

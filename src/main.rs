@@ -153,6 +153,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         config.standalone = Some(file);
     }
     init_logging(&config.log_level);
+    portcullis::jwt::p256::set_table_budget(config.jwt_es256_tables);
 
     if let Some(key) = config
         .ensure_admin_key()

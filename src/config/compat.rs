@@ -8,7 +8,7 @@ use serde_norway::Value;
 
 /// The top-level keys, for messages that point APISIX users at them.
 const TOP_LEVEL: &str = "node_listen, ssl_listen, fallback_sni, workers, cpu_pinning, io_driver, data_dir, \
-                         standalone, trusted_addresses, server_header, log_level, jwt_cache_size, ssl_trusted_certificate, timeouts, limits and \
+                         standalone, trusted_addresses, server_header, log_level, jwt_cache_size, jwt_es256_tables, ssl_trusted_certificate, timeouts, limits and \
                          data_encryption";
 
 /// The message for an unknown key at `path` (dotted, without list indices) if APISIX has a key

@@ -100,6 +100,10 @@ pub struct NodeConfig {
     /// `jwt_cache_size`: entries of each worker's verified-token cache (asymmetric algorithms);
     /// `0` disables it. Defaults to `10000`.
     pub jwt_cache_size: usize,
+    /// `jwt_es256_tables`: how many ES256 public keys may hold a precomputed table (about
+    /// 30 KB each) that halves the cost of a check; `0` checks every ES256 token with ring.
+    /// Defaults to `1024`.
+    pub jwt_es256_tables: usize,
     /// `ssl_trusted_certificate`: the CA certificates `https` upstreams are verified against, as
     /// APISIX's `apisix.ssl.ssl_trusted_certificate`. A file path is resolved against the config
     /// file's directory. Defaults to `system`.

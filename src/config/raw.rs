@@ -69,6 +69,8 @@ pub(super) struct RawNodeConfig {
     pub log_level: Field<String>,
     /// Verified-token cache entries per worker; `0` disables it. Defaults to `10000`.
     pub jwt_cache_size: Field<usize>,
+    /// ES256 keys that may hold a precomputed table; `0` disables them. Defaults to `1024`.
+    pub jwt_es256_tables: Field<usize>,
     /// CA certificates trusted for `https` upstreams: `system` or a PEM file. Defaults to
     /// `system`.
     pub ssl_trusted_certificate: Field<String>,
@@ -98,6 +100,7 @@ impl RawNodeConfig {
         "server_header",
         "log_level",
         "jwt_cache_size",
+        "jwt_es256_tables",
         "ssl_trusted_certificate",
         "timeouts",
         "limits",

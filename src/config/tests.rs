@@ -87,6 +87,7 @@ fn assert_defaults(c: &NodeConfig, base: &Path) {
     assert_eq!(c.workers, cores);
     assert!(!c.cpu_pinning);
     assert_eq!(c.jwt_cache_size, 10_000);
+    assert_eq!(c.jwt_es256_tables, 1024);
     assert_eq!(c.io_driver, IoDriver::Auto);
     assert_eq!(c.data_dir, base.join("data"));
     assert_eq!(c.standalone, None);
@@ -186,6 +187,7 @@ standalone: routes/apisix.yaml
 trusted_addresses: [10.0.0.0/8, "fd00::/8", 192.0.2.1]
 server_header: "edge gateway"
 jwt_cache_size: 500
+jwt_es256_tables: 0
 log_level: DEBUG
 timeouts:
   client_header_secs: 2.5
@@ -234,6 +236,7 @@ data_encryption:
     assert_eq!(trusted, ["10.0.0.0/8", "fd00::/8", "192.0.2.1/32"]);
     assert_eq!(c.server_header, "edge gateway");
     assert_eq!(c.jwt_cache_size, 500);
+    assert_eq!(c.jwt_es256_tables, 0);
     assert_eq!(c.log_level, "debug");
     assert_eq!(
         c.timeouts,
@@ -380,6 +383,14 @@ fn each_setting_reports_its_own_path() {
         ),
         ("ssl_listen: [bad]", "ssl_listen[0]: `bad` is not `ip:port`"),
         ("workers: 1025", "workers: must be at most 1024"),
+        (
+            "jwt_es256_tables: 100001",
+            "jwt_es256_tables: must be at most 100000 (0 disables the tables)",
+        ),
+        (
+            "jwt_es256_tables: -1",
+            "jwt_es256_tables: invalid value: integer `-1`",
+        ),
         ("workers: -1", "workers: invalid value: integer `-1`"),
         ("workers: auto", "workers: invalid type: string \"auto\""),
         (
@@ -651,7 +662,7 @@ fn unknown_keys_are_named_with_their_path() {
         [
             "1: unknown field, expected one of `node_listen`, `ssl_listen`, `fallback_sni`, `workers`, `cpu_pinning`, \
              `io_driver`, `data_dir`, `standalone`, `trusted_addresses`, `server_header`, `log_level`, \
-             `jwt_cache_size`, `ssl_trusted_certificate`, `timeouts`, `limits`, `deployment`, \
+             `jwt_cache_size`, `jwt_es256_tables`, `ssl_trusted_certificate`, `timeouts`, `limits`, `deployment`, \
              `data_encryption`",
             "deployment.etcd_x: unknown field, expected one of `role`, `admin`",
             "deployment.admin.admin_listen.tls: unknown field, expected one of `ip`, `port`, `enable_http2`",

@@ -86,6 +86,17 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             }
             Ok(n)
         });
+        let jwt_es256_tables = p.check(
+            "jwt_es256_tables",
+            raw.jwt_es256_tables,
+            crate::jwt::p256::DEFAULT_TABLES,
+            |n| {
+                if n > 100_000 {
+                    return Err("must be at most 100000 (0 disables the tables)".into());
+                }
+                Ok(n)
+            },
+        );
         let ssl_trusted_certificate = p.check(
             "ssl_trusted_certificate",
             raw.ssl_trusted_certificate,
@@ -125,6 +136,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             Some(server_header),
             Some(log_level),
             Some(jwt_cache_size),
+            Some(jwt_es256_tables),
             Some(timeouts),
             Some(limits),
             Some(admin),
@@ -142,6 +154,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             server_header,
             log_level,
             jwt_cache_size,
+            jwt_es256_tables,
             timeouts,
             limits,
             admin,
@@ -168,6 +181,7 @@ impl TryFrom<RawNodeConfig> for NodeConfig {
             server_header,
             log_level,
             jwt_cache_size,
+            jwt_es256_tables,
             // `None` only after a problem was recorded, which returned above.
             ssl_trusted_certificate: ssl_trusted_certificate.unwrap_or_default(),
             timeouts,

@@ -13,12 +13,12 @@
 //! the same verification parameters (padding, digest, PSS salt length, key sizes) as ring's.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pkcs1::der::Decode;
 use ring::signature::{self, UnparsedPublicKey};
 
-use super::Alg;
+use super::{p256, Alg};
 
 /// Why key material was refused. Messages never contain key bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,13 +40,33 @@ const OID_P256: &str = "1.2.840.10045.3.1.7";
 const OID_P384: &str = "1.3.132.0.34";
 const OID_P521: &str = "1.3.132.0.35";
 
+/// An ES256 key: checked with a precomputed table when it has one, else by ring.
+struct P256Key {
+    sec1: [u8; 65],
+    comb: OnceLock<p256::Comb>,
+}
+
+impl P256Key {
+    /// The key's table: built on the first check while the table budget has room. Two cores
+    /// racing here may both build one; the loser's is dropped with its share of the budget.
+    fn comb(&self) -> Option<&p256::Comb> {
+        if let Some(c) = self.comb.get() {
+            return Some(c);
+        }
+        let _ = self.comb.set(p256::Comb::for_key(&self.sec1)?);
+        self.comb.get()
+    }
+}
+
 #[derive(Clone)]
 enum Inner {
     Hmac(ring::hmac::Key),
     /// Parsed once, bound to the parameters of the key's algorithm ([`rsa_params`]).
     Rsa(Arc<aws_lc_rs::signature::ParsedPublicKey>),
-    /// Uncompressed SEC1 point (P-256, P-384).
+    /// Uncompressed SEC1 point (P-384).
     Ec(Arc<[u8]>),
+    /// Uncompressed SEC1 point, and its comb table once built ([`super::p256`]).
+    P256(Arc<P256Key>),
     P521(Arc<p521::ecdsa::VerifyingKey>),
     Ed25519(Arc<[u8]>),
 }
@@ -305,7 +325,13 @@ impl VerifyKey {
                 if point.first() != Some(&0x04) || point.len() != len {
                     return Err(err("EC public key must be an uncompressed point"));
                 }
-                Inner::Ec(point.into())
+                match <[u8; 65]>::try_from(&point[..]) {
+                    Ok(sec1) => Inner::P256(Arc::new(P256Key {
+                        sec1,
+                        comb: OnceLock::new(),
+                    })),
+                    Err(_) => Inner::Ec(point.into()),
+                }
             }
             (
                 Alg::ES512,
@@ -351,13 +377,16 @@ impl VerifyKey {
         match &self.inner {
             Inner::Hmac(k) => ring::hmac::verify(k, msg, sig).is_ok(),
             Inner::Rsa(k) => k.verify_sig(msg, sig).is_ok(),
+            Inner::P256(key) => key
+                .comb()
+                .and_then(|comb| p256::verify(comb, msg, sig))
+                .unwrap_or_else(|| {
+                    UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &key.sec1)
+                        .verify(msg, sig)
+                        .is_ok()
+                }),
             Inner::Ec(point) => {
-                let params: &signature::EcdsaVerificationAlgorithm = if self.alg == Alg::ES256 {
-                    &signature::ECDSA_P256_SHA256_FIXED
-                } else {
-                    &signature::ECDSA_P384_SHA384_FIXED
-                };
-                UnparsedPublicKey::new(params, &**point)
+                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, &**point)
                     .verify(msg, sig)
                     .is_ok()
             }

@@ -21,6 +21,7 @@ pub mod alg;
 pub mod claims;
 pub mod inspect;
 pub mod key;
+pub mod p256;
 pub mod sign;
 pub mod token;
 
