@@ -134,6 +134,10 @@ impl Point {
         NonNull::new(unsafe { ffi::EC_POINT_dup(g, group()) }).map(Point)
     }
 
+    fn dup(&self) -> Option<Point> {
+        NonNull::new(unsafe { ffi::EC_POINT_dup(self.ptr(), group()) }).map(Point)
+    }
+
     fn ptr(&self) -> *const ffi::EC_POINT {
         self.0.as_ptr()
     }
@@ -200,9 +204,9 @@ impl Comb {
     fn build(p: &Point, budget: Option<Reservation>) -> Option<Comb> {
         // teeth[t] = 2^(t·COLS)·P
         let mut teeth = Vec::with_capacity(TEETH);
-        teeth.push(Point::sum(p, &Point::infinity()?)?);
+        teeth.push(p.dup()?);
         for t in 1..TEETH {
-            let mut next = Point::sum(&teeth[t - 1], &Point::infinity()?)?;
+            let mut next = teeth[t - 1].dup()?;
             for _ in 0..COLS {
                 next.double()?;
             }
@@ -213,7 +217,7 @@ impl Comb {
             let top = (usize::BITS - 1 - j.leading_zeros()) as usize;
             let rest = j & !(1 << top);
             let entry = if rest == 0 {
-                Point::sum(&teeth[top], &Point::infinity()?)?
+                teeth[top].dup()?
             } else {
                 Point::sum(&points[rest - 1], &teeth[top])?
             };
