@@ -748,6 +748,76 @@ fn rs256_seed_flow_and_key_rotation_reach_every_worker() {
     );
 }
 
+/// ES256 with the verified-token cache off, so every request is a full check: with the
+/// per-key tables (the default) and without them (`jwt_es256_tables: 0`, ring), both workers
+/// accept every token the key signed, refuse tampered and foreign ones, and follow a key
+/// rotation at once.
+#[test]
+fn es256_full_checks_with_and_without_key_tables() {
+    use portcullis::jwt::{sign, Alg, SignKey};
+    let up = Upstream::start();
+    let es = |pem: &str, n: usize| {
+        sign(
+            Alg::ES256,
+            &SignKey::Pem(fixture(pem)),
+            &serde_json::Map::new(),
+            &json!({"key": "es-key", "n": n}),
+        )
+        .unwrap()
+    };
+    for tables in ["", "jwt_es256_tables: 0\n"] {
+        let gw = Gateway::start(GatewayOpts {
+            standalone: None,
+            extra_config: format!("jwt_cache_size: 0\n{tables}"),
+            ..Default::default()
+        });
+        put(&gw, "/apisix/admin/consumers", json!({"username": "jack"}));
+        let cred = |public: &str| json!({"id": "es", "plugins": {"jwt-auth": {"key": "es-key", "algorithm": "ES256", "public_key": fixture(public)}}});
+        put(
+            &gw,
+            "/apisix/admin/consumers/jack/credentials",
+            cred("ecp256.pub.pem"),
+        );
+        put(
+            &gw,
+            "/apisix/admin/routes",
+            json!({"id": "r", "uri": "/headers", "plugins": {"jwt-auth": {}},
+                "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
+        );
+        let refused = |token: &str| {
+            let r = get(&gw, "/headers", &[&format!("Authorization: {token}")]);
+            assert_eq!(r.status, 401, "{tables:?}");
+            assert_eq!(r.json(), json!({"message": "failed to verify jwt"}));
+        };
+        // A connection per request: the kernel spreads them over both workers.
+        for n in 0..40 {
+            let token = es("ecp256.pem", n);
+            let r = get(&gw, "/headers", &[&format!("Authorization: {token}")]);
+            assert_eq!(r.status, 200, "token {n} {tables:?}: {}", r.text());
+            // One signature bit flipped (a middle character of the third part).
+            let mut bad = token.into_bytes();
+            let i = bad.len() - 20;
+            bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+            refused(std::str::from_utf8(&bad).unwrap());
+        }
+        let other = es("openssl/p256_pkcs8.pem", 0);
+        refused(&other);
+        // Rotation: the old key's tokens are refused everywhere, the new key's accepted.
+        put(
+            &gw,
+            "/apisix/admin/consumers/jack/credentials",
+            cred("openssl/p256_spki.pub.pem"),
+        );
+        wait_for(&gw, "/headers", &[&format!("Authorization: {other}")], 200);
+        for n in 0..10 {
+            refused(&es("ecp256.pem", n));
+            let token = es("openssl/p256_pkcs8.pem", n);
+            let r = get(&gw, "/headers", &[&format!("Authorization: {token}")]);
+            assert_eq!(r.status, 200, "{tables:?}");
+        }
+    }
+}
+
 #[test]
 fn gateway_answers_to_head_have_no_body_and_keep_the_connection() {
     let up = Upstream::start();

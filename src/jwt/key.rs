@@ -7,10 +7,12 @@
 //! algorithm does not allow (under 1024 bits for RS256 and RS512, under 2048 for RS384 and PS*,
 //! over 8192) is refused when written, instead of failing every request later.
 //!
-//! Signatures are checked with ring, except RSA's: ring has no way to keep a parsed RSA public
-//! key and re-reads the modulus and rebuilds its Montgomery constants on every verification,
-//! which is most of an RS256 check. aws-lc-rs parses an RSA key once into a reusable key, with
-//! the same verification parameters (padding, digest, PSS salt length, key sizes) as ring's.
+//! Signatures are checked with ring, except RSA's and ES256's. ring has no way to keep a parsed
+//! RSA public key and re-reads the modulus and rebuilds its Montgomery constants on every
+//! verification, which is most of an RS256 check. aws-lc-rs parses an RSA key once into a
+//! reusable key, with the same verification parameters (padding, digest, PSS salt length, key
+//! sizes) as ring's. An ES256 key gets a table of multiples of its public point on its first
+//! check ([`super::p256`]), and falls back to ring when the table budget is spent.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -63,8 +65,8 @@ enum Inner {
     Hmac(ring::hmac::Key),
     /// Parsed once, bound to the parameters of the key's algorithm ([`rsa_params`]).
     Rsa(Arc<aws_lc_rs::signature::ParsedPublicKey>),
-    /// Uncompressed SEC1 point (P-384).
-    Ec(Arc<[u8]>),
+    /// Uncompressed SEC1 point.
+    P384(Arc<[u8]>),
     /// Uncompressed SEC1 point, and its comb table once built ([`super::p256`]).
     P256(Arc<P256Key>),
     P521(Arc<p521::ecdsa::VerifyingKey>),
@@ -325,12 +327,13 @@ impl VerifyKey {
                 if point.first() != Some(&0x04) || point.len() != len {
                     return Err(err("EC public key must be an uncompressed point"));
                 }
-                match <[u8; 65]>::try_from(&point[..]) {
-                    Ok(sec1) => Inner::P256(Arc::new(P256Key {
-                        sec1,
+                if alg == Alg::ES256 {
+                    Inner::P256(Arc::new(P256Key {
+                        sec1: point[..].try_into().expect("65 bytes, checked above"),
                         comb: OnceLock::new(),
-                    })),
-                    Err(_) => Inner::Ec(point.into()),
+                    }))
+                } else {
+                    Inner::P384(point.into())
                 }
             }
             (
@@ -385,7 +388,7 @@ impl VerifyKey {
                         .verify(msg, sig)
                         .is_ok()
                 }),
-            Inner::Ec(point) => {
+            Inner::P384(point) => {
                 UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, &**point)
                     .verify(msg, sig)
                     .is_ok()

@@ -6,7 +6,8 @@
 //! - [`decode`]: split and decode a token the way each peer does ([`Dialect`]), into a
 //!   [`Token`] that borrows the raw string; [`Token::verify`] checks the signature with ring
 //!   (RS*/PS* with aws-lc-rs, which keeps an RSA key parsed where ring re-parses it on every
-//!   check; ES512 with the RustCrypto `p521` crate, which ring lacks).
+//!   check; ES256 with a per-key precomputed table, [`p256`]; ES512 with the RustCrypto `p521`
+//!   crate, which ring lacks).
 //! - [`apisix_claims`], [`kong_claims`]: each peer's `exp`/`nbf` rules ([`claims`]).
 //! - [`sign`]: signing, for the token CLI and for tests ([`sign`](mod@sign)).
 //!
