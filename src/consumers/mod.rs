@@ -109,7 +109,8 @@ pub enum Material {
     /// other variant, and a million credentials would pay for it whatever their kind.
     KongHmac(Box<KongHmac>),
     /// Cannot be used (an unresolvable secret reference); every token for it is refused.
-    Unusable(String),
+    /// `alg` is the credential's algorithm, which Kong still checks first.
+    Unusable { alg: crate::jwt::Alg, why: String },
 }
 
 /// A Kong HMAC secret as is, and base64url-decoded for routes with `secret_is_base64`.

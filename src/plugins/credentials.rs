@@ -65,7 +65,7 @@ pub fn entries(
             };
             match built {
                 Ok((scheme, key, material, grace)) => {
-                    if let crate::consumers::Material::Unusable(why) = &material {
+                    if let crate::consumers::Material::Unusable { why, .. } = &material {
                         tracing::warn!(
                             consumer = %c.username,
                             credential = id.unwrap_or("(inline)"),

@@ -128,7 +128,10 @@ mod tests {
             }),
             id: None,
             key: "k".into(),
-            material: Material::Unusable("test".into()),
+            material: Material::Unusable {
+                alg: crate::jwt::Alg::HS256,
+                why: "test".into(),
+            },
             grace: 0,
         })
     }

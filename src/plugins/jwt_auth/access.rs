@@ -210,7 +210,7 @@ fn authenticate(
     })?;
     let vk = match &cred.material {
         Material::Key(k) => k,
-        Material::Unusable(why) => {
+        Material::Unusable { why, .. } => {
             return Err(denied(
                 VERIFY_FAILED,
                 format!("failed to verify jwt: credential unusable: {why}"),

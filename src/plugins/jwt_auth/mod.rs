@@ -205,7 +205,7 @@ pub fn material(
     };
     match r {
         Ok(k) => Material::Key(k),
-        Err(e) => Material::Unusable(e),
+        Err(why) => Material::Unusable { alg, why },
     }
 }
 

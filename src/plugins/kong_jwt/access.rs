@@ -243,12 +243,13 @@ fn authenticate(
                 Some(&k.plain)
             }
         }
-        Material::Unusable(_) => None,
+        Material::Unusable { .. } => None,
     };
     let alg_ok = match &cred.material {
         Material::Key(vk) => token.header_alg() == Some(vk.alg().as_str()),
         Material::KongHmac(k) => token.header_alg() == Some(k.plain.alg().as_str()),
-        Material::Unusable(_) => true,
+        // Kong compares `alg` with the credential's algorithm before it looks at the key.
+        Material::Unusable { alg, .. } => token.header_alg() == Some(alg.as_str()),
     };
     if !alg_ok {
         return Err(fail(conf, "Invalid algorithm", "algorithm mismatch"));

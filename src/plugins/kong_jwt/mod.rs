@@ -226,14 +226,14 @@ pub fn material(
                     decoded,
                 }))
             }
-            Err(e) => Material::Unusable(e),
+            Err(why) => Material::Unusable { alg, why },
         }
     } else {
         match get(spec.rsa_public_key.as_deref().unwrap_or_default())
             .and_then(|pem| VerifyKey::public_pem(alg, &pem).map_err(|e| e.to_string()))
         {
             Ok(k) => Material::Key(k),
-            Err(e) => Material::Unusable(e),
+            Err(why) => Material::Unusable { alg, why },
         }
     }
 }

@@ -592,3 +592,24 @@ fn a_repeated_header_gives_only_its_first_value() {
     );
     denied(&o, json!({"message": "Bad token; invalid JSON"}), ERR);
 }
+
+/// A credential whose secret cannot be resolved: Kong still compares the token's `alg` with
+/// the credential's algorithm first, so a wrong `alg` is "Invalid algorithm", and only a
+/// matching one reaches "Invalid key/secret".
+#[test]
+fn unusable_credential_checks_the_algorithm_first() {
+    let idx = index(&[(
+        json!({"username": "u"}),
+        vec![(
+            "c",
+            json!({"jwt": {"key": "u-iss", "secret": "$env://PORTCULLIS_TEST_UNSET_SECRET", "algorithm": "HS384"}}),
+        )],
+    )]);
+    let payload = json!({"iss": "u-iss"});
+    let wrong = hs256(b"x", &payload);
+    let o = check_in(&idx, json!({}), &Raw::get("/", &[&auth(&wrong)]));
+    denied(&o, json!({"message": "Invalid algorithm"}), ERR);
+    let right = hs256_with(b"x", &json!({"alg": "HS384"}), &payload);
+    let o = check_in(&idx, json!({}), &Raw::get("/", &[&auth(&right)]));
+    denied(&o, json!({"message": "Invalid key/secret"}), ERR);
+}
