@@ -84,7 +84,11 @@ fn seed_000_consumer_authentication() {
     let r = wait_for(
         &gw,
         "/headers",
-        &[&auth, "X-Consumer-Username: forged"],
+        &[
+            &auth,
+            "X-Consumer-Username: forged",
+            "X-Consumer-Custom-ID: forged",
+        ],
         200,
     );
     assert_eq!(
@@ -792,8 +796,21 @@ fn es256_full_checks_with_and_without_key_tables() {
         // A connection per request: the kernel spreads them over both workers.
         for n in 0..40 {
             let token = es("ecp256.pem", n);
-            let r = get(&gw, "/headers", &[&format!("Authorization: {token}")]);
+            let r = get(
+                &gw,
+                "/headers",
+                &[
+                    &format!("Authorization: {token}"),
+                    "X-Consumer-Custom-ID: forged",
+                ],
+            );
             assert_eq!(r.status, 200, "token {n} {tables:?}: {}", r.text());
+            // jack has no custom_id: a client's own header is removed, not passed on.
+            assert_eq!(r.echoed_header("X-Consumer-Custom-ID"), None);
+            assert_eq!(
+                r.echoed_header("X-Consumer-Username").as_deref(),
+                Some("jack")
+            );
             // One signature bit flipped (a middle character of the third part).
             let mut bad = token.into_bytes();
             let i = bad.len() - 20;
