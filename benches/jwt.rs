@@ -30,8 +30,9 @@
 //! HS256 2.16x / 2.07x, RS256 1.28x / 1.36x, ES256 1.01x / 1.04x, EdDSA 1.05x / 1.03x.
 //!
 //! ES256 since its per-key comb table (`src/jwt/p256.rs`; 2026-11-23, same host, busier
-//! still, so absolute times are higher than above): criterion 56.4 µs against 120.1 µs
-//! (2.13x), paired 2.06x (middle half of the rounds 1.91x to 2.16x).
+//! still, so absolute times are higher than above), two runs: criterion 56.4 µs against
+//! 120.1 µs (2.13x) and 55.2 against 123.3 µs (2.23x); paired 2.06x and 2.07x (middle half of
+//! the rounds 1.91x to 2.16x and 2.00x to 2.15x).
 //!
 //! Conclusion: for HMAC the parsing around the MAC dominates, and the one-pass claim scan makes
 //! the full check twice as fast. For RSA, ring re-parses the public key (modulus, Montgomery
