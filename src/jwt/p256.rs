@@ -109,9 +109,14 @@ impl Drop for Point {
 }
 
 impl Point {
-    /// The point at infinity; `None` only if AWS-LC could not allocate.
+    /// Takes ownership of a point AWS-LC returned; `None` if it could not allocate one.
+    fn owned(p: *mut ffi::EC_POINT) -> Option<Point> {
+        NonNull::new(p).map(Point)
+    }
+
+    /// The point at infinity.
     fn infinity() -> Option<Point> {
-        NonNull::new(unsafe { ffi::EC_POINT_new(group()) }).map(Point)
+        Point::owned(unsafe { ffi::EC_POINT_new(group()) })
     }
 
     /// An uncompressed SEC 1 point; `None` if it is not on the curve.
@@ -131,11 +136,11 @@ impl Point {
 
     fn generator() -> Option<Point> {
         let g = unsafe { ffi::EC_GROUP_get0_generator(group()) };
-        NonNull::new(unsafe { ffi::EC_POINT_dup(g, group()) }).map(Point)
+        Point::owned(unsafe { ffi::EC_POINT_dup(g, group()) })
     }
 
     fn dup(&self) -> Option<Point> {
-        NonNull::new(unsafe { ffi::EC_POINT_dup(self.ptr(), group()) }).map(Point)
+        Point::owned(unsafe { ffi::EC_POINT_dup(self.ptr(), group()) })
     }
 
     fn ptr(&self) -> *const ffi::EC_POINT {
@@ -149,19 +154,11 @@ impl Point {
         (ok == 1).then_some(())
     }
 
-    /// `out ← a + b`.
+    /// `a + b`, as a new point.
     fn sum(a: &Point, b: &Point) -> Option<Point> {
-        let out = Point::infinity()?;
-        let ok = unsafe {
-            ffi::EC_POINT_add(
-                group(),
-                out.0.as_ptr(),
-                a.ptr(),
-                b.ptr(),
-                std::ptr::null_mut(),
-            )
-        };
-        (ok == 1).then_some(out)
+        let mut out = a.dup()?;
+        out.add(b)?;
+        Some(out)
     }
 
     /// `self ← 2·self`.
@@ -175,8 +172,8 @@ impl Point {
         unsafe { ffi::EC_POINT_is_at_infinity(group(), self.ptr()) == 1 }
     }
 
-    /// The affine x coordinate, big-endian; `None` at infinity.
-    fn x(&self) -> Option<[u8; 32]> {
+    /// The uncompressed SEC 1 encoding; `None` at infinity.
+    fn sec1(&self) -> Option<[u8; 65]> {
         let mut out = [0u8; 65];
         let n = unsafe {
             ffi::EC_POINT_point2oct(
@@ -188,7 +185,12 @@ impl Point {
                 std::ptr::null_mut(),
             )
         };
-        (n == 65).then(|| out[1..33].try_into().expect("32 bytes"))
+        (n == out.len()).then_some(out)
+    }
+
+    /// The affine x coordinate, big-endian; `None` at infinity.
+    fn x(&self) -> Option<[u8; 32]> {
+        self.sec1().map(|p| p[1..33].try_into().expect("32 bytes"))
     }
 }
 
@@ -426,20 +428,7 @@ mod tests {
                 }
             }
         }
-        let mut sec1 = vec![4u8];
-        let mut out = [0u8; 65];
-        let len = unsafe {
-            ffi::EC_POINT_point2oct(
-                group(),
-                q.ptr(),
-                ffi::point_conversion_form_t::POINT_CONVERSION_UNCOMPRESSED,
-                out.as_mut_ptr(),
-                65,
-                std::ptr::null_mut(),
-            )
-        };
-        assert_eq!(len, 65);
-        sec1.extend_from_slice(&out[1..]);
+        let sec1 = q.sec1().unwrap();
         let msg = b"header.payload";
         let e = U256::from_be_slice(ring::digest::digest(&ring::digest::SHA256, msg).as_ref())
             .rem_vartime(&modulus);
