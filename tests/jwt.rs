@@ -695,23 +695,33 @@ fn fixture(name: &str) -> String {
     .unwrap()
 }
 
-#[test]
-fn rs256_seed_flow_and_key_rotation_reach_every_worker() {
-    let up = Upstream::start();
-    let gw = admin_mode();
-    put(&gw, "/apisix/admin/consumers", json!({"username": "jack"}));
-    let cred = |public: &str| json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": "jack-key", "algorithm": "RS256", "public_key": fixture(public)}}});
+/// Consumer `jack` and a jwt-auth route on `/headers` to `up`.
+fn jack_and_jwt_route(gw: &Gateway, up: &Upstream) {
+    put(gw, "/apisix/admin/consumers", json!({"username": "jack"}));
     put(
-        &gw,
-        "/apisix/admin/consumers/jack/credentials",
-        cred("rsa2048.pub.pem"),
-    );
-    put(
-        &gw,
+        gw,
         "/apisix/admin/routes",
         json!({"id": "jwt-route", "uri": "/headers", "plugins": {"jwt-auth": {}},
             "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
     );
+}
+
+/// Writes (or rewrites) jack's jwt-auth credential: `key`, `alg`, the public key in fixture
+/// `public`.
+fn put_public_key(gw: &Gateway, key: &str, alg: &str, public: &str) {
+    put(
+        gw,
+        "/apisix/admin/consumers/jack/credentials",
+        json!({"id": "cred-jack-jwt-auth", "plugins": {"jwt-auth": {"key": key, "algorithm": alg, "public_key": fixture(public)}}}),
+    );
+}
+
+#[test]
+fn rs256_seed_flow_and_key_rotation_reach_every_worker() {
+    let up = Upstream::start();
+    let gw = admin_mode();
+    jack_and_jwt_route(&gw, &up);
+    put_public_key(&gw, "jack-key", "RS256", "rsa2048.pub.pem");
     let token = portcullis::jwt::sign(
         portcullis::jwt::Alg::RS256,
         &portcullis::jwt::SignKey::Pem(fixture("rsa2048.pem")),
@@ -725,11 +735,7 @@ fn rs256_seed_flow_and_key_rotation_reach_every_worker() {
         assert_eq!(get(&gw, "/headers", &[&auth]).status, 200);
     }
     // Rotate the key: every worker refuses the old token at once, cached or not.
-    put(
-        &gw,
-        "/apisix/admin/consumers/jack/credentials",
-        cred("rsa1024.pub.pem"),
-    );
+    put_public_key(&gw, "jack-key", "RS256", "rsa1024.pub.pem");
     for _ in 0..20 {
         let r = get(&gw, "/headers", &[&auth]);
         assert_eq!(r.status, 401);
@@ -775,19 +781,8 @@ fn es256_full_checks_with_and_without_key_tables() {
             extra_config: format!("jwt_cache_size: 0\n{tables}"),
             ..Default::default()
         });
-        put(&gw, "/apisix/admin/consumers", json!({"username": "jack"}));
-        let cred = |public: &str| json!({"id": "es", "plugins": {"jwt-auth": {"key": "es-key", "algorithm": "ES256", "public_key": fixture(public)}}});
-        put(
-            &gw,
-            "/apisix/admin/consumers/jack/credentials",
-            cred("ecp256.pub.pem"),
-        );
-        put(
-            &gw,
-            "/apisix/admin/routes",
-            json!({"id": "r", "uri": "/headers", "plugins": {"jwt-auth": {}},
-                "upstream": {"type": "roundrobin", "nodes": {up.addr.to_string(): 1}}}),
-        );
+        jack_and_jwt_route(&gw, &up);
+        put_public_key(&gw, "es-key", "ES256", "ecp256.pub.pem");
         let refused = |token: &str| {
             let r = get(&gw, "/headers", &[&format!("Authorization: {token}")]);
             assert_eq!(r.status, 401, "{tables:?}");
@@ -820,11 +815,7 @@ fn es256_full_checks_with_and_without_key_tables() {
         let other = es("openssl/p256_pkcs8.pem", 0);
         refused(&other);
         // Rotation: the old key's tokens are refused everywhere, the new key's accepted.
-        put(
-            &gw,
-            "/apisix/admin/consumers/jack/credentials",
-            cred("openssl/p256_spki.pub.pem"),
-        );
+        put_public_key(&gw, "es-key", "ES256", "openssl/p256_spki.pub.pem");
         wait_for(&gw, "/headers", &[&format!("Authorization: {other}")], 200);
         for n in 0..10 {
             refused(&es("ecp256.pem", n));
